@@ -1,0 +1,284 @@
+"""One scrape of one deployment: a signed GET of its configured URL, answered with honest headers.
+
+The upstream URL always comes from the configuration, never from the inbound request. Only the
+headers a scrape needs go upstream (Accept, Accept-Encoding), and only Content-Type and
+Content-Encoding come back, describing the exact bytes relayed. Every failure is mapped here, in
+one place, to a status, a counted kind and a one-line body with a hint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import httpx
+
+from app.demo import DEMO_CONTENT_TYPE, DemoDeployment
+from app.proxy_metrics import ProxyMetrics
+from app.targets import Target
+
+log = logging.getLogger("aqua_metrics.forwarding")
+
+USER_AGENT = "aqua-metrics"
+ERROR_SNIPPET_BYTES = 4096
+SCRAPE_TIMEOUT_MARGIN_SECONDS = 0.5
+
+
+class FailureKind(StrEnum):
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    SIGNATURE_REFUSED = "signature_refused"
+    OVERSIZED = "oversized"
+    UPSTREAM_STATUS = "upstream_status"
+    PROTOCOL = "protocol"
+    BUSY = "busy"
+
+
+_STATUS_FOR_KIND = {FailureKind.TIMEOUT: 504, FailureKind.BUSY: 503}
+
+
+@dataclass(frozen=True)
+class ScrapeOutcome:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    failure: FailureKind | None = None
+    upstream_status: int | None = None
+
+
+def _hint(kind: FailureKind, upstream_status: int | None, settings_limit: str) -> str:
+    if kind is FailureKind.SIGNATURE_REFUSED:
+        return (
+            "OCI refused the request: check that the URL is the deployment's model_deployment_url "
+            "and that a policy allows {DATA_SCIENCE_MODEL_DEPLOYMENT_PREDICT} for this principal"
+        )
+    if kind is FailureKind.TIMEOUT:
+        return f"no complete answer within {settings_limit}; check the deployment or raise SCRAPE_TIMEOUT"
+    if kind is FailureKind.CONNECT:
+        return "cannot connect: check DNS, egress (NAT or service gateway) and the URL's host"
+    if kind is FailureKind.OVERSIZED:
+        return f"the response is larger than MAX_RESPONSE_BYTES ({settings_limit})"
+    if kind is FailureKind.PROTOCOL:
+        return "the upstream broke the HTTP exchange (connection reset or invalid response)"
+    if kind is FailureKind.BUSY:
+        return (
+            f"{settings_limit} scrapes of this target already in flight (MAX_INFLIGHT_PER_TARGET)"
+        )
+    if upstream_status == 429:
+        return "rate limited: predict endpoints share a per-tenancy limit; raise SCRAPE_INTERVAL"
+    if upstream_status is not None and upstream_status >= 500:
+        return "the deployment answered with a server error; is the model server healthy?"
+    return "the deployment did not answer with metrics"
+
+
+class TargetStates:
+    """Logs a target's state when it changes, not on every scrape."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, str] = {}
+
+    def record(self, name: str, state: str) -> None:
+        if self._states.get(name) != state:
+            previous = self._states.get(name)
+            self._states[name] = state
+            if previous is None and state == "ok":
+                log.info("target %s: scraping ok", name)
+            elif state == "ok":
+                log.info("target %s: recovered", name)
+            else:
+                log.warning("target %s: %s", name, state)
+
+
+class Forwarder:
+    """Scrapes targets through one pooled client, bounded per target, with a hard deadline."""
+
+    def __init__(
+        self,
+        *,
+        client: httpx.AsyncClient,
+        auth: httpx.Auth | None,
+        metrics: ProxyMetrics,
+        upstream_timeout_seconds: float,
+        max_response_bytes: int,
+        max_inflight_per_target: int,
+        targets: tuple[Target, ...],
+        demo: DemoDeployment | None = None,
+    ) -> None:
+        self._client = client
+        self._auth = auth
+        self._metrics = metrics
+        self._timeout = upstream_timeout_seconds
+        self._max_bytes = max_response_bytes
+        self._max_inflight = max_inflight_per_target
+        self._slots = {
+            target.name: asyncio.Semaphore(max_inflight_per_target) for target in targets
+        }
+        self._demo = demo
+        self.states = TargetStates()
+
+    def deadline_for(self, scrape_timeout_header: str | None) -> float:
+        """Our upstream deadline: the configured one, kept below Prometheus' scrape timeout."""
+        deadline = self._timeout
+        if scrape_timeout_header:
+            try:
+                prometheus_timeout = float(scrape_timeout_header)
+            except ValueError:
+                prometheus_timeout = 0.0
+            if prometheus_timeout > 0:
+                deadline = min(
+                    deadline, max(0.1, prometheus_timeout - SCRAPE_TIMEOUT_MARGIN_SECONDS)
+                )
+        return deadline
+
+    async def scrape(
+        self,
+        target: Target,
+        *,
+        accept: str | None,
+        accept_encoding: str | None,
+        scrape_timeout_header: str | None,
+    ) -> ScrapeOutcome:
+        started = time.perf_counter()
+        try:
+            if target.is_demo:
+                assert self._demo is not None
+                outcome = ScrapeOutcome(
+                    status=200,
+                    body=self._demo.render(),
+                    headers={"content-type": DEMO_CONTENT_TYPE},
+                )
+            else:
+                outcome = await self._scrape_upstream(
+                    target, accept, accept_encoding, self.deadline_for(scrape_timeout_header)
+                )
+        finally:
+            self._metrics.scrape_duration.labels(target.name).observe(time.perf_counter() - started)
+        if outcome.failure is None:
+            self.states.record(target.name, "ok")
+        else:
+            self._metrics.scrape_failures.labels(target.name, outcome.failure.value).inc()
+            detail = f"failing ({outcome.failure.value}"
+            if outcome.upstream_status is not None:
+                detail += f", upstream {outcome.upstream_status}"
+            self.states.record(target.name, detail + ")")
+        return outcome
+
+    async def _scrape_upstream(
+        self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
+    ) -> ScrapeOutcome:
+        slots = self._slots[target.name]
+        if slots.locked():
+            return self._failure(target, FailureKind.BUSY, limit=str(self._max_inflight))
+        async with slots:
+            gauge = self._metrics.inflight.labels(target.name)
+            gauge.inc()
+            try:
+                async with asyncio.timeout(deadline):
+                    return await self._fetch(target, accept, accept_encoding, deadline)
+            except TimeoutError:
+                return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
+            finally:
+                gauge.dec()
+
+    async def _fetch(
+        self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
+    ) -> ScrapeOutcome:
+        assert target.url is not None
+        request = self._client.build_request(
+            "GET",
+            target.url,
+            headers={
+                "accept": accept or "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+                "accept-encoding": accept_encoding or "identity",
+                # The OCI gateway is reported to answer 411 to a GET without it.
+                "content-length": "0",
+                "user-agent": USER_AGENT,
+            },
+            timeout=httpx.Timeout(deadline),
+        )
+        try:
+            response = await self._client.send(
+                request, auth=self._auth or httpx.USE_CLIENT_DEFAULT, stream=True
+            )
+        except httpx.TimeoutException as exc:
+            kind = (
+                FailureKind.CONNECT
+                if isinstance(exc, httpx.ConnectTimeout)
+                else FailureKind.TIMEOUT
+            )
+            return self._failure(target, kind, limit=f"{deadline:g}s")
+        except (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol):
+            return self._failure(target, FailureKind.CONNECT)
+        except httpx.TransportError:
+            return self._failure(target, FailureKind.PROTOCOL)
+        try:
+            self._metrics.upstream_responses.labels(target.name, str(response.status_code)).inc()
+            if not 200 <= response.status_code < 300:
+                return await self._refused_or_error(target, response)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self._max_bytes:
+                return self._failure(
+                    target, FailureKind.OVERSIZED, limit=f"{self._max_bytes} bytes"
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_raw():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    return self._failure(
+                        target, FailureKind.OVERSIZED, limit=f"{self._max_bytes} bytes"
+                    )
+                chunks.append(chunk)
+        except httpx.TimeoutException:
+            return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
+        except httpx.TransportError:
+            return self._failure(target, FailureKind.PROTOCOL)
+        finally:
+            await response.aclose()
+        headers = {}
+        for name in ("content-type", "content-encoding"):
+            value = response.headers.get(name)
+            if value:
+                headers[name] = value
+        return ScrapeOutcome(
+            status=200, body=b"".join(chunks), headers=headers, upstream_status=response.status_code
+        )
+
+    async def _refused_or_error(self, target: Target, response: httpx.Response) -> ScrapeOutcome:
+        snippet = b""
+        try:
+            async for chunk in response.aiter_raw():
+                snippet += chunk
+                if len(snippet) >= ERROR_SNIPPET_BYTES:
+                    break
+        except httpx.TransportError:
+            pass
+        status = response.status_code
+        refused = status == 401 or (status == 404 and b"NotAuthorizedOrNotFound" in snippet)
+        kind = FailureKind.SIGNATURE_REFUSED if refused else FailureKind.UPSTREAM_STATUS
+        return self._failure(target, kind, upstream_status=status)
+
+    def _failure(
+        self,
+        target: Target,
+        kind: FailureKind,
+        *,
+        upstream_status: int | None = None,
+        limit: str = "",
+    ) -> ScrapeOutcome:
+        what = f"upstream answered {upstream_status}" if upstream_status is not None else kind.value
+        if kind is FailureKind.SIGNATURE_REFUSED and upstream_status == 404:
+            what = "upstream answered 404 NotAuthorizedOrNotFound"
+        line = (
+            f"aqua-metrics: target {target.name}: {what}; {_hint(kind, upstream_status, limit)}\n"
+        )
+        return ScrapeOutcome(
+            status=_STATUS_FOR_KIND.get(kind, 502),
+            body=line.encode(),
+            headers={"content-type": "text/plain; charset=utf-8"},
+            failure=kind,
+            upstream_status=upstream_status,
+        )

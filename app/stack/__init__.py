@@ -1,0 +1,1 @@
+"""The all-in-one stack: runtime files in DATA_DIR, supervisord, Prometheus and Grafana."""

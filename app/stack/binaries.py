@@ -1,0 +1,50 @@
+"""Finds the Prometheus and Grafana programs: a setting, then PATH, then the image's locations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.settings import Settings
+
+GRAFANA_IMAGE_HOME = Path("/usr/share/grafana")
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def find_prometheus(settings: Settings) -> Path | None:
+    if settings.prometheus.binary:
+        path = Path(settings.prometheus.binary)
+        return path if _executable(path) else None
+    found = shutil.which("prometheus")
+    return Path(found) if found else None
+
+
+@dataclass(frozen=True)
+class GrafanaInstall:
+    binary: Path
+    home: Path
+
+
+def find_grafana(settings: Settings) -> GrafanaInstall | None:
+    """Grafana's `grafana` binary and its homepath (the folder holding conf/ and public/)."""
+    grafana = settings.grafana
+    candidates: list[Path] = []
+    if grafana.binary:
+        candidates.append(Path(grafana.binary))
+    else:
+        if grafana.home:
+            candidates.append(Path(grafana.home) / "bin" / "grafana")
+        found = shutil.which("grafana")
+        if found:
+            candidates.append(Path(found))
+        candidates.append(GRAFANA_IMAGE_HOME / "bin" / "grafana")
+    for binary in candidates:
+        if _executable(binary):
+            home = Path(grafana.home) if grafana.home else binary.resolve().parent.parent
+            return GrafanaInstall(binary=binary, home=home)
+    return None

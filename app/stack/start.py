@@ -1,0 +1,198 @@
+"""`aqua-metrics start`: validate, prepare DATA_DIR, run supervisord, and exit honestly.
+
+Everything that can be wrong with the configuration is found before supervisord starts, so a bad
+setting exits non-zero within seconds with one line and leaves nothing running. supervisord then
+runs as our child (it dies with us); SIGTERM/SIGINT are passed on, and a program that went FATAL
+turns into exit code 1 (supervisord itself would exit 0).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from app.credentials import CredentialsError, build_credentials
+from app.oci_config import AuthMode
+from app.settings import Settings
+from app.stack import files
+from app.stack.binaries import GrafanaInstall, find_grafana, find_prometheus
+from app.stack.health import check_components
+from app.stack.layout import DataLayout
+from app.stack.runtime import ensure_secret, prepare_directories, write_runtime_files
+
+EXIT_FATAL_PROGRAM = 1
+READY_WAIT_SECONDS = 120
+_PR_SET_PDEATHSIG = 1
+
+
+class StartError(Exception):
+    """A problem found before anything runs; one line naming the setting."""
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    settings: Settings
+    layout: DataLayout
+    prometheus: Path
+    grafana: GrafanaInstall | None
+
+
+def resolve_grafana(settings: Settings) -> GrafanaInstall | None:
+    """Grafana to run, per GRAFANA_ENABLED (auto runs it when its binary is present)."""
+    if settings.grafana.enabled == "false":
+        return None
+    install = find_grafana(settings)
+    if install is None and settings.grafana.enabled == "true":
+        raise StartError(
+            "GRAFANA_ENABLED: true, but no grafana binary was found "
+            "(set GRAFANA_BIN or GRAFANA_HOME, or GRAFANA_ENABLED=auto)"
+        )
+    return install
+
+
+def _check_writable(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartError(f"DATA_DIR: cannot create {data_dir} ({exc.strerror})") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK):
+        raise StartError(f"DATA_DIR: {data_dir} is not writable by uid {os.getuid()}")
+
+
+def _check_port_free(setting: str, host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise StartError(f"{setting}: {host}:{port} is already in use") from None
+
+
+def plan_stack(settings: Settings) -> StackPlan:
+    """Every check that needs no running process. Raises StartError or CredentialsError."""
+    if settings.proxy.auth.mode is not AuthMode.INSTANCE_PRINCIPAL:
+        build_credentials(settings.proxy.auth)
+    prometheus = find_prometheus(settings)
+    if prometheus is None:
+        where = settings.prometheus.binary or "PATH"
+        raise StartError(
+            f"PROMETHEUS_BIN: no prometheus executable at {where}; "
+            "install Prometheus 3 (make deps) or set PROMETHEUS_BIN"
+        )
+    grafana = resolve_grafana(settings)
+    _check_writable(settings.data_dir)
+    _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port)
+    _check_port_free("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
+    if grafana is not None:
+        _check_port_free("GRAFANA_PORT", "0.0.0.0", settings.grafana.port)
+    return StackPlan(
+        settings=settings,
+        layout=DataLayout(settings.data_dir.resolve()),
+        prometheus=prometheus,
+        grafana=grafana,
+    )
+
+
+def prepare(plan: StackPlan) -> None:
+    """Write runtime files; generate Grafana's admin password on first start."""
+    layout = plan.layout
+    prepare_directories(layout)
+    write_runtime_files(plan.settings, layout, grafana_enabled=plan.grafana is not None)
+    if plan.grafana is not None and plan.settings.grafana.admin_password is None:
+        password, created = ensure_secret(layout.grafana_admin_password)
+        if created and not (layout.grafana_data / "grafana.db").exists():
+            # Shown once, on the start that creates it, so a user without shell access can sign in.
+            print(
+                f"aqua-metrics: Grafana admin password (generated, stored in "
+                f"{layout.grafana_admin_password}): {password}",
+                flush=True,
+            )
+
+
+def supervisor_environment(plan: StackPlan, base: Mapping[str, str]) -> dict[str, str]:
+    env = dict(base)
+    env.update(
+        {
+            "DATA_DIR": str(plan.layout.data_dir),
+            "PROMETHEUS_BIN": str(plan.prometheus),
+            "AQUA_METRICS_BIN": f"{shlex.quote(sys.executable)} -m app",
+            "AQUA_RUNTIME_DIR": str(plan.layout.runtime),
+            "AQUA_SUPERVISOR_SOCKET": str(plan.layout.supervisor_socket),
+            "AQUA_SUPERVISOR_LOGLEVEL": "warn",
+            "AQUA_GRAFANA_AUTOSTART": "true" if plan.grafana is not None else "false",
+        }
+    )
+    if plan.grafana is not None:
+        env["GRAFANA_BIN"] = str(plan.grafana.binary)
+        env["GRAFANA_HOME"] = str(plan.grafana.home)
+    return env
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: supervisord gets SIGTERM if `start` is killed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _announce_ready(plan: StackPlan, child: subprocess.Popen[bytes], stop: threading.Event) -> None:
+    deadline = time.monotonic() + READY_WAIT_SECONDS
+    while not stop.is_set() and child.poll() is None and time.monotonic() < deadline:
+        if all(result.ok for result in check_components(plan.settings, plan.grafana is not None)):
+            where = (
+                f"Grafana at http://localhost:{plan.settings.grafana.port}"
+                if plan.grafana is not None
+                else f"Prometheus at http://127.0.0.1:{plan.settings.prometheus.port}"
+            )
+            print(f"aqua-metrics: ready; {where}", flush=True)
+            return
+        stop.wait(1.0)
+
+
+def run_supervisord(plan: StackPlan) -> int:
+    """Run supervisord in the foreground until it exits; map a FATAL program to exit 1."""
+    env = supervisor_environment(plan, os.environ)
+    argv = [sys.executable, "-m", "supervisor.supervisord", "-c", str(files.supervisord_conf())]
+    child = subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    stop = threading.Event()
+    threading.Thread(target=_announce_ready, args=(plan, child, stop), daemon=True).start()
+    code = child.wait()
+    stop.set()
+    marker = plan.layout.fatal_marker
+    if marker.exists():
+        program = marker.read_text(encoding="utf-8").strip() or "a program"
+        print(
+            f"aqua-metrics: {program} kept failing (FATAL); stopped the stack, exit code 1",
+            file=sys.stderr,
+            flush=True,
+        )
+        return EXIT_FATAL_PROGRAM
+    return code
+
+
+def start(settings: Settings) -> int:
+    """The `start` command body, after settings loaded. Raises StartError/CredentialsError."""
+    plan = plan_stack(settings)
+    prepare(plan)
+    return run_supervisord(plan)
+
+
+__all__ = ["CredentialsError", "StartError", "start"]
