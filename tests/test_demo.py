@@ -1,0 +1,607 @@
+"""The demo deployment imitates a real vLLM V1 `/metrics` page, and the legacy fixture an older one.
+
+Expected names, types and buckets are literal values from vLLM's source (the reference table of
+the 62 V1 metrics), so a wrong table in app/demo.py fails here rather than in a dashboard.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections import defaultdict
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.demo import (
+    DEMO_CONTENT_TYPE,
+    MAX_CATCH_UP_S,
+    MAX_NUM_SEQS,
+    V1_BUCKETS,
+    V1_FAMILIES,
+    DemoDeployment,
+)
+from tests.support.vllm_payloads import LegacyVllm
+
+# name -> type of all 62 metrics of vLLM's V1 engine (counters without `_total`).
+VLLM_V1_METRICS = {
+    "vllm:num_requests_running": "gauge",
+    "vllm:num_requests_waiting": "gauge",
+    "vllm:num_requests_waiting_by_reason": "gauge",
+    "vllm:engine_sleep_state": "gauge",
+    "vllm:kv_cache_usage_perc": "gauge",
+    "vllm:prefix_cache_queries": "counter",
+    "vllm:prefix_cache_hits": "counter",
+    "vllm:external_prefix_cache_queries": "counter",
+    "vllm:external_prefix_cache_hits": "counter",
+    "vllm:mm_cache_queries": "counter",
+    "vllm:mm_cache_hits": "counter",
+    "vllm:num_preemptions": "counter",
+    "vllm:prompt_tokens": "counter",
+    "vllm:prompt_tokens_by_source": "counter",
+    "vllm:prompt_tokens_cached": "counter",
+    "vllm:generation_tokens": "counter",
+    "vllm:request_success": "counter",
+    "vllm:request_prompt_tokens": "histogram",
+    "vllm:request_generation_tokens": "histogram",
+    "vllm:iteration_tokens_total": "histogram",
+    "vllm:request_max_num_generation_tokens": "histogram",
+    "vllm:request_params_n": "histogram",
+    "vllm:request_params_max_tokens": "histogram",
+    "vllm:time_to_first_token_seconds": "histogram",
+    "vllm:inter_token_latency_seconds": "histogram",
+    "vllm:request_time_per_output_token_seconds": "histogram",
+    "vllm:e2e_request_latency_seconds": "histogram",
+    "vllm:request_queue_time_seconds": "histogram",
+    "vllm:request_inference_time_seconds": "histogram",
+    "vllm:request_prefill_time_seconds": "histogram",
+    "vllm:request_decode_time_seconds": "histogram",
+    "vllm:request_prefill_kv_computed_tokens": "histogram",
+    "vllm:cache_config_info": "gauge",
+    "vllm:corrupted_requests": "counter",
+    "vllm:kv_block_lifetime_seconds": "histogram",
+    "vllm:kv_block_idle_before_evict_seconds": "histogram",
+    "vllm:kv_block_reuse_gap_seconds": "histogram",
+    "vllm:lora_requests_info": "gauge",
+    "vllm:spec_decode_num_drafts": "counter",
+    "vllm:spec_decode_num_draft_tokens": "counter",
+    "vllm:spec_decode_num_accepted_tokens": "counter",
+    "vllm:spec_decode_num_accepted_tokens_per_pos": "counter",
+    "vllm:nixl_xfer_time_seconds": "histogram",
+    "vllm:nixl_post_time_seconds": "histogram",
+    "vllm:nixl_bytes_transferred": "histogram",
+    "vllm:nixl_num_descriptors": "histogram",
+    "vllm:nixl_num_failed_transfers": "counter",
+    "vllm:nixl_num_failed_notifications": "counter",
+    "vllm:nixl_num_kv_expired_reqs": "counter",
+    "vllm:estimated_flops_per_gpu_total": "counter",
+    "vllm:estimated_read_bytes_per_gpu_total": "counter",
+    "vllm:estimated_write_bytes_per_gpu_total": "counter",
+    "vllm:kv_offload_total_bytes": "counter",
+    "vllm:kv_offload_total_time": "counter",
+    "vllm:kv_offload_size": "histogram",
+    "vllm:hf3fs_save_duration_seconds": "histogram",
+    "vllm:hf3fs_load_duration_seconds": "histogram",
+    "vllm:hf3fs_num_failed_save": "counter",
+    "vllm:hf3fs_num_failed_load": "counter",
+    "vllm:websocket_connections_active": "gauge",
+    "vllm:websocket_connections_total": "counter",
+    "vllm:websocket_connection_duration_seconds": "histogram",
+}
+
+# What the dashboards, alerts and the demo's promise need; all must be exposed.
+REQUIRED = {
+    "vllm:num_requests_running", "vllm:num_requests_waiting",
+    "vllm:num_requests_waiting_by_reason", "vllm:kv_cache_usage_perc",
+    "vllm:prefix_cache_queries", "vllm:prefix_cache_hits", "vllm:num_preemptions",
+    "vllm:prompt_tokens", "vllm:generation_tokens", "vllm:request_success",
+    "vllm:request_prompt_tokens", "vllm:request_generation_tokens", "vllm:iteration_tokens_total",
+    "vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
+    "vllm:request_time_per_output_token_seconds", "vllm:e2e_request_latency_seconds",
+    "vllm:request_queue_time_seconds", "vllm:request_inference_time_seconds",
+    "vllm:request_prefill_time_seconds", "vllm:request_decode_time_seconds",
+    "vllm:cache_config_info",
+}  # fmt: skip
+# Optional features, absent on a plain text-model deployment.
+ABSENT = {
+    "vllm:engine_sleep_state", "vllm:lora_requests_info", "vllm:spec_decode_num_drafts",
+    "vllm:spec_decode_num_accepted_tokens", "vllm:external_prefix_cache_queries",
+    "vllm:mm_cache_queries", "vllm:corrupted_requests", "vllm:kv_block_lifetime_seconds",
+    "vllm:nixl_xfer_time_seconds", "vllm:kv_offload_size", "vllm:websocket_connections_active",
+}  # fmt: skip
+
+# Literal bucket boundaries from vLLM's source, for a few histograms.
+LITERAL_BUCKETS = {
+    "vllm:time_to_first_token_seconds": [
+        0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+        10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+    ],
+    "vllm:inter_token_latency_seconds": [
+        0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+        20.0, 40.0, 80.0,
+    ],
+    "vllm:e2e_request_latency_seconds": [
+        0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920,
+        7680,
+    ],
+    "vllm:iteration_tokens_total": [
+        1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
+    ],
+    "vllm:request_params_n": [1, 2, 5, 10, 20],
+    # 1-2-5 series up to max_model_len (8192 in the demo).
+    "vllm:request_prompt_tokens": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
+}  # fmt: skip
+
+COUNTERS_WITHOUT_TOTAL_SUFFIX_IN_NAME = {"vllm:iteration_tokens_total"}  # a histogram
+
+
+class FakeClock:
+    """A settable, thread-safe clock for deterministic simulated time."""
+
+    def __init__(self, start: float = 5000.0) -> None:
+        self.now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+def parse(payload: bytes) -> dict[str, object]:
+    return {f.name: f for f in text_string_to_metric_families(payload.decode())}
+
+
+def value(families: dict, family: str, sample: str | None = None, **labels: str) -> float:
+    """The value of the one sample of `family` named `sample` whose labels include `labels`."""
+    wanted = sample or family
+    found = [
+        s.value
+        for s in families[family].samples
+        if s.name == wanted and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+    assert len(found) == 1, (family, wanted, labels, found)
+    return found[0]
+
+
+def series(families: dict) -> dict[tuple, float]:
+    """Every sample as {(name, sorted labels): value}."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in families.values()
+        for s in f.samples
+    }
+
+
+def ttft_totals(families: dict) -> tuple[float, float]:
+    fam = "vllm:time_to_first_token_seconds"
+    return (
+        value(families, fam, fam + "_sum"),
+        value(families, fam, fam + "_count"),
+    )
+
+
+# --- format and families ------------------------------------------------------------------------
+
+
+def test_render_is_parseable_exposition_text():
+    assert DEMO_CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
+    payload = DemoDeployment(seed=1, clock=FakeClock()).render()
+    assert isinstance(payload, bytes)
+    families = parse(payload)
+    assert "vllm:num_requests_running" in families
+    text = payload.decode()
+    assert "# HELP vllm:prompt_tokens_total " in text
+    assert "# TYPE vllm:prompt_tokens_total counter" in text
+    assert "# TYPE vllm:e2e_request_latency_seconds histogram" in text
+    assert 'le="+Inf"' in text
+
+
+def test_promtool_parses_the_demo_page(promtool_path):
+    """The real Prometheus parser accepts the page; the only lints are vLLM's own naming."""
+    clock = FakeClock()
+    demo = DemoDeployment(seed=2, clock=clock)
+    demo.render()
+    clock.advance(60)
+    for payload in (demo.render(), LegacyVllm(clock=clock).render()):
+        proc = subprocess.run(
+            [str(promtool_path), "check", "metrics"],
+            input=payload,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        output = (proc.stdout + proc.stderr).decode()
+        assert proc.returncode in (0, 3), output
+        assert "error" not in output.lower(), output
+        for line in filter(None, output.splitlines()):
+            assert line.endswith("metric names should not contain ':'") or line.endswith(
+                'non-counter metrics should not have "_total" suffix'
+            ), line
+
+
+def test_demo_table_names_are_real_vllm_v1_metrics():
+    vllm = [f for f in V1_FAMILIES if f.name.startswith("vllm:")]
+    for spec in vllm:
+        assert VLLM_V1_METRICS.get(spec.name) == spec.type, spec.name
+    names = {f.name for f in vllm}
+    assert names >= REQUIRED
+    assert not names & ABSENT
+
+
+def test_table_buckets_match_vllm_literals():
+    by_name = {f.name: f for f in V1_FAMILIES}
+    for name, bounds in LITERAL_BUCKETS.items():
+        assert V1_BUCKETS[by_name[name].role] == [float(b) for b in bounds], name
+
+
+def test_every_family_has_its_type_labels_and_buckets():
+    families = parse(DemoDeployment(seed=3, clock=FakeClock()).render())
+    for spec in V1_FAMILIES:
+        parsed_name = spec.name.removesuffix("_total") if spec.type == "counter" else spec.name
+        fam = families.get(parsed_name)
+        assert fam is not None, spec.name
+        assert fam.type == spec.type, spec.name
+        assert fam.samples, spec.name
+        for sample in fam.samples:
+            assert set(sample.labels) - {"le"} == set(spec.labels), (spec.name, sample)
+            if spec.name.startswith("vllm:") and "model_name" in spec.labels:
+                assert sample.labels["model_name"] == "demo/Llama-3.1-8B-Instruct"
+                assert sample.labels["engine"] == "0"
+            if spec.type == "counter":
+                assert sample.name == parsed_name + "_total"
+        if spec.type == "histogram":
+            les = [s.labels["le"] for s in fam.samples if s.name.endswith("_bucket")]
+            expected = [float(b) for b in V1_BUCKETS[spec.role]] + [float("inf")]
+            per_series = len(expected)
+            assert len(les) % per_series == 0
+            assert [float(le) for le in les[:per_series]] == expected, spec.name
+            suffixes = {s.name.removeprefix(parsed_name) for s in fam.samples}
+            assert suffixes == {"_bucket", "_sum", "_count"}, spec.name
+    assert not {name for name in families if name in ABSENT}
+    assert {s.labels["finished_reason"] for s in families["vllm:request_success"].samples} == {
+        "stop",
+        "length",
+        "abort",
+    }
+    assert {
+        s.labels["reason"] for s in families["vllm:num_requests_waiting_by_reason"].samples
+    } == {
+        "capacity",
+        "deferred",
+    }
+
+
+def test_http_families_look_like_the_fastapi_instrumentator():
+    clock = FakeClock()
+    demo = DemoDeployment(seed=4, clock=clock)
+    demo.render()
+    clock.advance(30)
+    families = parse(demo.render())
+    samples = families["http_requests"].samples
+    assert {s.name for s in samples} == {"http_requests_total"}
+    handlers = {s.labels["handler"] for s in samples}
+    assert {"/v1/chat/completions", "/v1/completions", "/metrics", "/health"} <= handlers
+    assert {s.labels["status"] for s in samples} <= {"2xx", "4xx", "5xx"}
+    assert {s.labels["method"] for s in samples} <= {"GET", "POST"}
+    assert value(families, "http_requests", "http_requests_total", handler="/metrics") == 1
+    assert "model_name" not in {k for s in samples for k in s.labels}
+
+
+# --- consistency -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_counters_and_histograms_never_decrease(seed):
+    clock = FakeClock()
+    demo = DemoDeployment(seed=seed, clock=clock)
+    previous = series(parse(demo.render()))
+    steps = [0.2, 1, 3, 15, 15, 7, 0, 30, 60, 200, 15, 2, 45, 90, 15, 15, 1000, 15, 5, 15] * 3
+    for step in steps:
+        clock.advance(step)
+        families = parse(demo.render())
+        current = series(families)
+        for key, val in current.items():
+            name = key[0]
+            monotonic = name.endswith(("_total", "_bucket", "_count", "_sum"))
+            if monotonic and key in previous:
+                assert val >= previous[key], key
+        assert set(previous) - set(current) == set(), "a series disappeared"
+        previous = current
+
+
+def test_histograms_agree_with_counters_and_gauges():
+    clock = FakeClock()
+    demo = DemoDeployment(seed=5, clock=clock)
+    for _ in range(40):
+        clock.advance(15)
+        f = parse(demo.render())
+        finished = sum(s.value for s in f["vllm:request_success"].samples)
+        for fam in (
+            "vllm:e2e_request_latency_seconds",
+            "vllm:request_queue_time_seconds",
+            "vllm:request_inference_time_seconds",
+            "vllm:request_prefill_time_seconds",
+            "vllm:request_decode_time_seconds",
+            "vllm:request_prompt_tokens",
+            "vllm:request_generation_tokens",
+            "vllm:request_max_num_generation_tokens",
+            "vllm:request_params_n",
+            "vllm:request_params_max_tokens",
+            "vllm:request_prefill_kv_computed_tokens",
+        ):
+            assert value(f, fam, fam + "_count") == finished, fam
+        for fam in (s.name for s in V1_FAMILIES if s.type == "histogram"):
+            label_sets = {
+                tuple(sorted((k, v) for k, v in s.labels.items() if k != "le"))
+                for s in f[fam].samples
+            }
+            for labels in label_sets:
+                match = dict(labels)
+                buckets = [
+                    s.value
+                    for s in f[fam].samples
+                    if s.name == fam + "_bucket"
+                    and all(s.labels.get(k) == v for k, v in match.items())
+                ]
+                assert buckets == sorted(buckets), fam
+                assert buckets[-1] == value(f, fam, fam + "_count", **match), fam
+        generated = value(f, "vllm:generation_tokens", "vllm:generation_tokens_total")
+        gen_hist = value(f, "vllm:request_generation_tokens", "vllm:request_generation_tokens_sum")
+        assert generated >= gen_hist
+        prompt = value(f, "vllm:prompt_tokens", "vllm:prompt_tokens_total")
+        assert prompt >= value(f, "vllm:request_prompt_tokens", "vllm:request_prompt_tokens_sum")
+        by_source = {s.labels["source"]: s.value for s in f["vllm:prompt_tokens_by_source"].samples}
+        assert sum(by_source.values()) == prompt
+        cached = value(f, "vllm:prompt_tokens_cached", "vllm:prompt_tokens_cached_total")
+        assert by_source["local_cache_hit"] == cached
+        hits = value(f, "vllm:prefix_cache_hits", "vllm:prefix_cache_hits_total")
+        queries = value(f, "vllm:prefix_cache_queries", "vllm:prefix_cache_queries_total")
+        assert 0 < hits < queries
+        itl = value(f, "vllm:inter_token_latency_seconds", "vllm:inter_token_latency_seconds_count")
+        assert itl <= generated
+        waiting = value(f, "vllm:num_requests_waiting")
+        by_reason = sum(s.value for s in f["vllm:num_requests_waiting_by_reason"].samples)
+        assert by_reason == waiting
+        assert 0 <= value(f, "vllm:kv_cache_usage_perc") <= 1
+        assert 0 <= value(f, "vllm:num_requests_running") <= MAX_NUM_SEQS
+    hit_rate = hits / queries
+    assert 0.2 < hit_rate < 0.8
+
+
+# --- dynamics ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_ten_minutes_show_queueing_kv_pressure_preemptions_and_aborts(seed):
+    clock = FakeClock()
+    demo = DemoDeployment(seed=seed, clock=clock)
+    first = parse(demo.render())
+    waiting, kv = [], []
+    by_queue: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    prev_waiting = value(first, "vllm:num_requests_waiting")
+    prev_ttft = ttft_totals(first)
+    for _ in range(120):
+        clock.advance(5)
+        f = parse(demo.render())
+        now_waiting = value(f, "vllm:num_requests_waiting")
+        waiting.append(now_waiting)
+        kv.append(value(f, "vllm:kv_cache_usage_perc"))
+        ttft = ttft_totals(f)
+        if prev_waiting >= 10 and now_waiting >= 10:
+            bucket = "long"
+        elif prev_waiting == 0 and now_waiting == 0:
+            bucket = "empty"
+        else:
+            bucket = "between"
+        by_queue[bucket][0] += ttft[0] - prev_ttft[0]
+        by_queue[bucket][1] += ttft[1] - prev_ttft[1]
+        prev_waiting, prev_ttft = now_waiting, ttft
+    last = f
+    assert max(waiting) > 0
+    assert min(waiting) == 0
+    assert max(kv) > 0.9
+    assert min(kv) < 0.5
+    assert value(last, "vllm:num_preemptions", "vllm:num_preemptions_total") > value(
+        first, "vllm:num_preemptions", "vllm:num_preemptions_total"
+    )
+    abort = "vllm:request_success_total"
+    assert value(last, "vllm:request_success", abort, finished_reason="abort") > value(
+        first, "vllm:request_success", abort, finished_reason="abort"
+    )
+    long_sum, long_count = by_queue["long"]
+    empty_sum, empty_count = by_queue["empty"]
+    assert long_count > 0 and empty_count > 0
+    assert long_sum / long_count > 5 * (empty_sum / empty_count)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_every_panel_has_data_within_thirty_seconds(seed):
+    clock = FakeClock()
+    demo = DemoDeployment(seed=seed, clock=clock)
+    first = series(parse(demo.render()))
+    saw_waiting = False
+    for _ in range(6):
+        clock.advance(5)
+        f = parse(demo.render())
+        saw_waiting |= value(f, "vllm:num_requests_waiting") > 0
+    last = series(f)
+    assert saw_waiting
+
+    def grew(name: str, **labels: str) -> bool:
+        keys = [k for k in last if k[0] == name and all((a, b) in k[1] for a, b in labels.items())]
+        assert keys, name
+        return all(last[k] > first.get(k, 0) for k in keys)
+
+    for name in (
+        "vllm:prompt_tokens_total",
+        "vllm:generation_tokens_total",
+        "vllm:prefix_cache_queries_total",
+        "vllm:prefix_cache_hits_total",
+        "vllm:iteration_tokens_total_count",
+    ):
+        assert grew(name), name
+    for reason in ("stop", "length", "abort"):
+        assert grew("vllm:request_success_total", finished_reason=reason), reason
+    for spec in V1_FAMILIES:
+        if spec.type == "histogram" and spec.name.startswith("vllm:"):
+            assert grew(spec.name + "_count"), spec.name
+    assert grew("http_requests_total", handler="/v1/chat/completions", status="2xx")
+    running = [v for k, v in last.items() if k[0] == "vllm:num_requests_running"]
+    kv = [v for k, v in last.items() if k[0] == "vllm:kv_cache_usage_perc"]
+    assert running[0] > 0 and kv[0] > 0
+    assert [v for k, v in last.items() if k[0] == "vllm:cache_config_info"] == [1.0]
+    preemptions = [v for k, v in last.items() if k[0] == "vllm:num_preemptions_total"]
+    assert len(preemptions) == 1
+
+
+# --- determinism, clock handling, threads ------------------------------------------------------
+
+
+def _renders(seed: int, steps: list[float]) -> list[bytes]:
+    clock = FakeClock()
+    demo = DemoDeployment("m", seed=seed, clock=clock)
+    out = [demo.render()]
+    for step in steps:
+        clock.advance(step)
+        out.append(demo.render())
+    return out
+
+
+def test_same_seed_gives_the_same_output():
+    steps = [5, 15, 0.5, 60, 15]
+    assert _renders(11, steps) == _renders(11, steps)
+    assert _renders(11, steps) != _renders(12, steps)
+
+
+def test_a_long_gap_is_not_replayed():
+    clock = FakeClock()
+    demo = DemoDeployment(seed=6, clock=clock)
+    demo.render()
+    before = demo.engine.now
+    clock.advance(86_400)
+    parse(demo.render())
+    assert demo.engine.now - before <= MAX_CATCH_UP_S + 1
+    clock.advance(15)
+    demo.render()
+    assert demo.engine.now - before <= MAX_CATCH_UP_S + 16
+
+
+def test_concurrent_renders_are_safe():
+    clock = FakeClock()
+    demo = DemoDeployment(seed=8, clock=clock)
+    results: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(10):
+                clock.advance(1)
+                results.append(demo.render())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == 80
+    for payload in results:
+        parse(payload)
+    final = parse(demo.render())
+    assert value(final, "http_requests", "http_requests_total", handler="/metrics") == 80
+
+
+# --- legacy vLLM payloads ----------------------------------------------------------------------
+
+LEGACY_06 = {
+    "vllm:gpu_cache_usage_perc": "gauge",
+    "vllm:cpu_cache_usage_perc": "gauge",
+    "vllm:num_requests_swapped": "gauge",
+    "vllm:gpu_prefix_cache_hit_rate": "gauge",
+    "vllm:cpu_prefix_cache_hit_rate": "gauge",
+    "vllm:num_requests_running": "gauge",
+    "vllm:num_requests_waiting": "gauge",
+    "vllm:time_per_output_token_seconds": "histogram",
+    "vllm:time_to_first_token_seconds": "histogram",
+    "vllm:e2e_request_latency_seconds": "histogram",
+    "vllm:request_queue_time_seconds": "histogram",
+    "vllm:time_in_queue_requests": "histogram",
+    "vllm:request_prompt_tokens": "histogram",
+    "vllm:request_generation_tokens": "histogram",
+    "vllm:prompt_tokens": "counter",
+    "vllm:generation_tokens": "counter",
+    "vllm:tokens": "counter",
+    "vllm:num_preemptions": "counter",
+    "vllm:request_success": "counter",
+    "vllm:cache_config_info": "gauge",
+}
+LEGACY_08 = {
+    "vllm:gpu_cache_usage_perc": "gauge",
+    "vllm:gpu_prefix_cache_queries": "counter",
+    "vllm:gpu_prefix_cache_hits": "counter",
+    "vllm:time_per_output_token_seconds": "histogram",
+    "vllm:num_requests_running": "gauge",
+    "vllm:num_requests_waiting": "gauge",
+    "vllm:request_success": "counter",
+    "vllm:e2e_request_latency_seconds": "histogram",
+}
+CURRENT_ONLY = {
+    "vllm:kv_cache_usage_perc",
+    "vllm:prefix_cache_queries",
+    "vllm:prefix_cache_hits",
+    "vllm:inter_token_latency_seconds",
+    "vllm:request_time_per_output_token_seconds",
+    "vllm:num_requests_waiting_by_reason",
+    "vllm:prompt_tokens_by_source",
+    "vllm:prompt_tokens_cached",
+    "vllm:request_prefill_kv_computed_tokens",
+}
+
+
+@pytest.mark.parametrize(("version", "expected"), [("0.6", LEGACY_06), ("0.8", LEGACY_08)])
+def test_legacy_payload_has_old_names_and_no_engine_label(version, expected):
+    clock = FakeClock()
+    legacy = LegacyVllm(clock=clock, version=version)
+    first = parse(legacy.render())
+    gauges: dict[str, set[float]] = defaultdict(set)
+    for _ in range(24):
+        clock.advance(5)
+        last = parse(legacy.render())
+        for name in ("vllm:num_requests_running", "vllm:gpu_cache_usage_perc"):
+            gauges[name].add(value(last, name))
+    for name, kind in expected.items():
+        assert name in last, name
+        assert last[name].type == kind, name
+    assert not CURRENT_ONLY & set(last)
+    for fam in last.values():
+        for sample in fam.samples:
+            assert "engine" not in sample.labels, sample
+            if fam.name.startswith("vllm:") and fam.name != "vllm:cache_config_info":
+                assert sample.labels["model_name"] == "legacy/Mistral-7B-Instruct-v0.2"
+    for name in ("vllm:prompt_tokens", "vllm:generation_tokens"):
+        assert value(last, name, name + "_total") > value(first, name, name + "_total")
+    for values in gauges.values():
+        assert len(values) > 3
+    reasons = {s.labels["finished_reason"] for s in last["vllm:request_success"].samples}
+    assert reasons == ({"stop", "length"} if version == "0.6" else {"stop", "length", "abort"})
+
+
+def test_legacy_06_uses_v0_buckets():
+    families = parse(LegacyVllm(clock=FakeClock()).render())
+
+    def bounds(name: str) -> list[float]:
+        return [float(s.labels["le"]) for s in families[name].samples if s.name == name + "_bucket"]
+
+    assert bounds("vllm:time_to_first_token_seconds")[-2:] == [10.0, float("inf")]
+    assert bounds("vllm:time_per_output_token_seconds") == [
+        0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, float("inf"),
+    ]  # fmt: skip
+    assert bounds("vllm:e2e_request_latency_seconds")[0] == 0.3
+    assert bounds("vllm:e2e_request_latency_seconds")[-2:] == [60.0, float("inf")]
+    assert 0 <= value(families, "vllm:gpu_prefix_cache_hit_rate") <= 1
