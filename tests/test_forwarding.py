@@ -1,0 +1,368 @@
+"""The proxy's HTTP edges, with respx standing in for the deployment (unit level).
+
+respx runs with assert_all_mocked: any upstream request other than the mocked, configured URL
+raises, so every test here also proves nothing else is contacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import respx
+
+from app.server import create_app
+from app.settings import load_settings
+
+UPSTREAM = "http://127.0.0.1:9/metrics"
+OTHER = "http://127.0.0.1:10/metrics"
+BODY = b"# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 1\n"
+EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@asynccontextmanager
+async def proxy(**env):
+    settings = load_settings({"TARGETS": f"a={UPSTREAM},b={OTHER}", "OCI_AUTH": "none", **env})
+    app = create_app(settings, None)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
+            client.app = app
+            yield client
+
+
+def metric_value(text: str, prefix: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.fixture
+def upstream():
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as mock:
+        yield mock
+
+
+def test_only_scrape_headers_go_upstream(upstream):
+    route = upstream.get(UPSTREAM).respond(200, content=BODY, headers={"content-type": EXPOSITION})
+
+    async def go():
+        async with proxy() as client:
+            response = await client.get(
+                "/targets/a/metrics?target=http://evil.example/&x=1",
+                headers={
+                    "authorization": "Bearer inbound-secret",
+                    "proxy-authorization": "Basic aW5ib3VuZA==",
+                    "cookie": "session=inbound-cookie",
+                    "x-forwarded-for": "1.2.3.4",
+                    "x-custom": "nope",
+                    "accept": "text/plain;version=0.0.4",
+                    "accept-encoding": "gzip",
+                },
+            )
+            return response
+
+    response = asyncio.run(go())
+    assert response.status_code == 200 and response.content == BODY
+    sent = route.calls.last.request
+    assert str(sent.url) == UPSTREAM  # the inbound query string never travels
+    assert set(sent.headers.keys()) <= {"host", "accept", "accept-encoding", "content-length", "user-agent", "connection"}
+    assert sent.headers["accept"] == "text/plain;version=0.0.4"
+    assert sent.headers["accept-encoding"] == "gzip"
+    assert sent.headers["content-length"] == "0"
+    assert sent.method == "GET" and sent.content == b""
+
+
+def test_response_headers_are_honest_and_minimal(upstream):
+    upstream.get(UPSTREAM).respond(
+        200,
+        content=BODY,
+        headers={
+            "content-type": EXPOSITION,
+            "set-cookie": "a=b",
+            "x-upstream": "leak",
+            "opc-request-id": "abc",
+            "keep-alive": "timeout=5",
+        },
+    )
+
+    async def go():
+        async with proxy() as client:
+            return await client.get("/targets/a/metrics")
+
+    response = asyncio.run(go())
+    assert response.headers["content-type"] == EXPOSITION
+    assert "set-cookie" not in response.headers
+    assert "x-upstream" not in response.headers and "opc-request-id" not in response.headers
+    assert "keep-alive" not in response.headers
+    assert "content-encoding" not in response.headers
+
+
+def test_gzip_from_upstream_is_relayed_byte_for_byte(upstream):
+    compressed = gzip.compress(BODY)
+    upstream.get(UPSTREAM).respond(
+        200, content=compressed, headers={"content-type": EXPOSITION, "content-encoding": "gzip"}
+    )
+
+    async def go():
+        async with proxy() as client:
+            request = client.build_request("GET", "/targets/a/metrics", headers={"accept-encoding": "gzip"})
+            response = await client.send(request, stream=True)
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+            await response.aclose()
+            return response, raw
+
+    response, raw = asyncio.run(go())
+    assert response.headers["content-encoding"] == "gzip"
+    assert raw == compressed
+    assert response.headers["content-length"] == str(len(compressed))
+    assert gzip.decompress(raw) == BODY
+
+
+def test_identity_request_without_accept_encoding_asks_upstream_for_identity(upstream):
+    route = upstream.get(UPSTREAM).respond(200, content=BODY, headers={"content-type": EXPOSITION})
+
+    async def go():
+        async with proxy() as client:
+            request = client.build_request("GET", "/targets/a/metrics")
+            del request.headers["accept-encoding"]
+            return await client.send(request)
+
+    assert asyncio.run(go()).status_code == 200
+    assert route.calls.last.request.headers["accept-encoding"] == "identity"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "expected_status", "fragment"),
+    [
+        (404, b'{"code":"NotAuthorizedOrNotFound","message":"x"}', "signature_refused", 502, "DATA_SCIENCE_MODEL_DEPLOYMENT_PREDICT"),
+        (401, b"", "signature_refused", 502, "OCI refused the request"),
+        (404, b"plain not found", "upstream_status", 502, "upstream answered 404"),
+        (500, b"boom", "upstream_status", 502, "server error"),
+        (429, b"", "upstream_status", 502, "rate limited"),
+        (411, b"", "upstream_status", 502, "upstream answered 411"),
+        (302, b"", "upstream_status", 502, "upstream answered 302"),
+    ],
+)
+def test_upstream_errors_map_to_one_line_with_a_hint(upstream, status, body, kind, expected_status, fragment):
+    headers = {"location": "http://127.0.0.1:11/elsewhere"} if status == 302 else {}
+    upstream.get(UPSTREAM).respond(status, content=body, headers=headers)
+
+    async def go():
+        async with proxy() as client:
+            response = await client.get("/targets/a/metrics")
+            own = await client.get("/metrics")
+            return response, own.text
+
+    response, own_metrics = asyncio.run(go())
+    assert response.status_code == expected_status
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert text.count("\n") == 1 and text.startswith("aqua-metrics: target a: ")
+    assert fragment in text
+    assert metric_value(own_metrics, f'aqua_proxy_scrape_failures_total{{deployment="a",kind="{kind}"}}') == 1
+    assert metric_value(own_metrics, f'aqua_proxy_upstream_responses_total{{code="{status}",deployment="a"}}') == 1
+
+
+def test_response_over_the_cap_is_refused(upstream):
+    upstream.get(UPSTREAM).respond(200, content=b"x" * 2048, headers={"content-type": EXPOSITION})
+
+    async def go():
+        async with proxy(MAX_RESPONSE_BYTES="1024") as client:
+            response = await client.get("/targets/a/metrics")
+            return response, (await client.get("/metrics")).text
+
+    response, own = asyncio.run(go())
+    assert response.status_code == 502 and "MAX_RESPONSE_BYTES (1024 bytes)" in response.text
+    assert metric_value(own, 'aqua_proxy_scrape_failures_total{deployment="a",kind="oversized"}') == 1
+
+
+def test_streamed_response_over_the_cap_is_refused_without_content_length(upstream):
+    async def chunks():
+        for _ in range(8):
+            yield b"y" * 512
+
+    upstream.get(UPSTREAM).mock(return_value=httpx.Response(200, stream=_AsyncStream(chunks())))
+
+    async def go():
+        async with proxy(MAX_RESPONSE_BYTES="1024") as client:
+            return await client.get("/targets/a/metrics")
+
+    response = asyncio.run(go())
+    assert response.status_code == 502
+    assert "MAX_RESPONSE_BYTES (1024 bytes)" in response.text
+
+
+class _AsyncStream(httpx.AsyncByteStream):
+    def __init__(self, iterator):
+        self._iterator = iterator
+
+    async def __aiter__(self):
+        async for chunk in self._iterator:
+            yield chunk
+
+
+def test_timeout_answers_504_below_prometheus_scrape_timeout(upstream):
+    async def slow(_request):
+        await asyncio.sleep(5)
+        return httpx.Response(200, content=BODY)
+
+    upstream.get(UPSTREAM).mock(side_effect=slow)
+
+    async def go():
+        async with proxy() as client:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            response = await client.get(
+                "/targets/a/metrics", headers={"x-prometheus-scrape-timeout-seconds": "1.5"}
+            )
+            return response, loop.time() - started, (await client.get("/metrics")).text
+
+    response, elapsed, own = asyncio.run(go())
+    assert response.status_code == 504
+    assert "within 1s" in response.text
+    assert elapsed < 1.5
+    assert metric_value(own, 'aqua_proxy_scrape_failures_total{deployment="a",kind="timeout"}') == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "status"),
+    [
+        (httpx.ConnectError("refused"), "connect", 502),
+        (httpx.ConnectTimeout("slow connect"), "connect", 502),
+        (httpx.ReadTimeout("slow read"), "timeout", 504),
+        (httpx.RemoteProtocolError("garbage"), "protocol", 502),
+        (httpx.ReadError("reset"), "protocol", 502),
+    ],
+)
+def test_transport_failures_are_classified(upstream, error, kind, status):
+    upstream.get(UPSTREAM).mock(side_effect=error)
+
+    async def go():
+        async with proxy() as client:
+            response = await client.get("/targets/a/metrics")
+            return response, (await client.get("/metrics")).text
+
+    response, own = asyncio.run(go())
+    assert response.status_code == status
+    assert metric_value(own, f'aqua_proxy_scrape_failures_total{{deployment="a",kind="{kind}"}}') == 1
+    assert "Traceback" not in response.text
+
+
+def test_inflight_limit_per_target_answers_503_and_leaves_other_targets_alone(upstream):
+    release = asyncio.Event
+
+    async def go():
+        gate = release()
+
+        async def slow(_request):
+            await gate.wait()
+            return httpx.Response(200, content=BODY, headers={"content-type": EXPOSITION})
+
+        upstream.get(UPSTREAM).mock(side_effect=slow)
+        upstream.get(OTHER).respond(200, content=BODY, headers={"content-type": EXPOSITION})
+        async with proxy(MAX_INFLIGHT_PER_TARGET="1") as client:
+            first = asyncio.create_task(client.get("/targets/a/metrics"))
+            await asyncio.sleep(0.05)
+            second = await client.get("/targets/a/metrics")
+            other = await client.get("/targets/b/metrics")
+            gate.set()
+            return await first, second, other
+
+    first, second, other = asyncio.run(go())
+    assert first.status_code == 200
+    assert second.status_code == 503 and "MAX_INFLIGHT_PER_TARGET" in second.text
+    assert other.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/targets/nope/metrics",
+        "/targets/a/../b/metrics",
+        "/targets/a%2F..%2Fb/metrics",
+        "/targets/a/metrics/extra",
+        "/targets/a/metrics/../../sd",
+        "/targets//metrics",
+        "/targets/a",
+        "/targets/http:%2F%2Fevil.example%2F/metrics",
+        "/docs",
+        "/openapi.json",
+        "/predict/metrics",
+        "/",
+    ],
+)
+def test_unknown_paths_never_reach_upstream(upstream, path):
+    route = upstream.get(UPSTREAM).respond(200, content=BODY)
+    other = upstream.get(OTHER).respond(200, content=BODY)
+
+    async def go():
+        async with proxy() as client:
+            return await client.get(path)
+
+    response = asyncio.run(go())
+    # httpx normalises dot segments client-side; whatever arrives must not be a scrape of "a".
+    if response.status_code == 200:
+        assert path.startswith("/targets/a/../b") and other.call_count == 1
+    else:
+        assert response.status_code == 404
+    assert route.call_count == 0
+
+
+def test_methods_other_than_get_are_refused(upstream):
+    route = upstream.route().respond(200)
+
+    async def go():
+        async with proxy() as client:
+            return [await client.request(m, "/targets/a/metrics") for m in ("POST", "PUT", "DELETE", "PATCH")]
+
+    assert all(r.status_code == 405 for r in asyncio.run(go()))
+    assert route.call_count == 0
+
+
+def test_service_discovery_lists_every_target_with_its_labels():
+    async def go():
+        async with proxy(SCRAPE_INTERVAL="30s", SCRAPE_TIMEOUT="20s", PROXY_PORT="18080") as client:
+            return await client.get("/sd")
+
+    response = asyncio.run(go())
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == [
+        {
+            "targets": ["127.0.0.1:18080"],
+            "labels": {
+                "__metrics_path__": f"/targets/{name}/metrics",
+                "__scrape_interval__": "30s",
+                "__scrape_timeout__": "20s",
+                "deployment": name,
+            },
+        }
+        for name in ("a", "b")
+    ]
+
+
+def test_health_and_readiness():
+    async def go():
+        async with proxy() as client:
+            return await client.get("/healthz"), await client.get("/readyz")
+
+    healthz, readyz = asyncio.run(go())
+    assert healthz.status_code == 200 and readyz.status_code == 200 and readyz.text == "ready\n"
+
+
+def test_own_metrics_include_process_metrics_and_no_created_series(upstream):
+    upstream.get(UPSTREAM).respond(200, content=BODY, headers={"content-type": EXPOSITION})
+
+    async def go():
+        async with proxy() as client:
+            await client.get("/targets/a/metrics")
+            return await client.get("/metrics")
+
+    text = asyncio.run(go()).text
+    assert "process_resident_memory_bytes" in text
+    assert 'aqua_proxy_scrape_duration_seconds_count{deployment="a"} 1.0' in text
+    assert "_created" not in text
