@@ -170,6 +170,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0  # not reached: exec replaced this process
 
 
+def cmd_ctl(args: argparse.Namespace) -> int:
+    """supervisorctl for the running stack (e.g. `aqua-metrics ctl status`), socket found for you."""
+    settings = _load()
+    if isinstance(settings, int):
+        return settings
+    import os
+
+    from app.stack import files
+    from app.stack.layout import DataLayout
+
+    socket_path = DataLayout(settings.data_dir.resolve()).supervisor_socket
+    env = {**os.environ, "AQUA_SUPERVISOR_SOCKET": str(socket_path)}
+    argv = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(files.supervisord_conf())]
+    os.execve(sys.executable, [*argv, *args.arguments], env)  # noqa: S606
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aqua-metrics",
@@ -185,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     }
     for name, (help_text, handler) in commands.items():
         sub.add_parser(name, help=help_text).set_defaults(handler=handler)
+    ctl = sub.add_parser("ctl", help="supervisorctl for the running stack, e.g. `ctl status`")
+    ctl.add_argument("arguments", nargs=argparse.REMAINDER)
+    ctl.set_defaults(handler=cmd_ctl)
     run = sub.add_parser("run", help="internal: a program of the stack, as supervisord starts it")
     run.add_argument("component", choices=["prometheus", "grafana", "fatal-listener"])
     run.set_defaults(handler=cmd_run)

@@ -160,18 +160,31 @@ def _announce_ready(plan: StackPlan, child: subprocess.Popen[bytes], stop: threa
         stop.wait(1.0)
 
 
-def run_supervisord(plan: StackPlan) -> int:
+class _Signals:
+    """Installed before anything starts: a stop request during start-up is honoured cleanly."""
+
+    def __init__(self) -> None:
+        self.stop_requested = False
+        self.child: subprocess.Popen[bytes] | None = None
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stop_requested = True
+        if self.child is not None and self.child.poll() is None:
+            self.child.send_signal(signal.SIGTERM)
+
+
+def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
     """Run supervisord in the foreground until it exits; map a FATAL program to exit 1."""
+    if signals.stop_requested:
+        return 0
     env = supervisor_environment(plan, os.environ)
     argv = [sys.executable, "-m", "supervisor.supervisord", "-c", str(files.supervisord_conf())]
     child = subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent)
-
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, forward)
+    signals.child = child
+    if signals.stop_requested:  # arrived between the check above and Popen
+        child.send_signal(signal.SIGTERM)
     stop = threading.Event()
     threading.Thread(target=_announce_ready, args=(plan, child, stop), daemon=True).start()
     code = child.wait()
@@ -190,9 +203,10 @@ def run_supervisord(plan: StackPlan) -> int:
 
 def start(settings: Settings) -> int:
     """The `start` command body, after settings loaded. Raises StartError/CredentialsError."""
+    signals = _Signals()
     plan = plan_stack(settings)
     prepare(plan)
-    return run_supervisord(plan)
+    return run_supervisord(plan, signals)
 
 
 __all__ = ["CredentialsError", "StartError", "start"]

@@ -1,0 +1,186 @@
+"""Runs the real stack (`aqua-metrics start`: supervisord, proxy, Prometheus) for integration tests.
+
+Everything is real: processes, sockets, Prometheus' HTTP API. Ports are picked free; DATA_DIR is a
+short path under /tmp so supervisord's unix socket stays within the 107-byte limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.binaries import REPO_ROOT, find_binary
+
+STARTUP_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def short_tmp_dir(prefix: str = "aq-") -> Path:
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def base_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A clean environment: nothing from the developer's shell leaks into the stack."""
+    prometheus_dir = str(find_binary("prometheus", "PROMETHEUS_BIN").parent)
+    env = {
+        "PATH": f"{prometheus_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", "/root"),
+        "PYTHONPATH": str(REPO_ROOT),
+        "LANG": "C.UTF-8",
+        "GRAFANA_ENABLED": "false",
+    }
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, data_dir: Path | None = None, **settings: str) -> Stack:
+        data_dir = data_dir or short_tmp_dir()
+        ports = {
+            "PROXY_PORT": free_port(),
+            "PROMETHEUS_PORT": free_port(),
+            "GRAFANA_PORT": free_port(),
+        }
+        env = base_environment({"DATA_DIR": str(data_dir), **{k: str(v) for k, v in ports.items()}})
+        env.update(settings)
+        return cls(
+            env=env,
+            data_dir=data_dir,
+            log_path=data_dir.parent / f"{data_dir.name}.log",
+            ports=ports,
+        )
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['PROMETHEUS_PORT']}"
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['PROXY_PORT']}"
+
+    def start(self, wait: bool = True) -> Stack:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")  # append: several processes write to it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app", "start"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd="/",
+            start_new_session=True,
+        )
+        log.close()
+        if wait:
+            self.wait_ready()
+        return self
+
+    def logs(self) -> str:
+        """What this run of the stack logged (the file may hold earlier runs too)."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as handle:
+            handle.seek(getattr(self, "_log_offset", 0))
+            return handle.read().decode(errors="replace")
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"stack exited with {self.process.returncode}:\n{self.logs()}")
+            if "aqua-metrics: ready" in self.logs():
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"stack not ready within {timeout}s:\n{self.logs()}")
+
+    def query(self, expr: str) -> list[dict]:
+        url = f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.load(response)
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def wait_for(self, expr: str, timeout: float = 60.0, predicate=bool) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        result: list[dict] = []
+        while time.monotonic() < deadline:
+            try:
+                result = self.query(expr)
+            except OSError:
+                result = []
+            if predicate(result):
+                return result
+            time.sleep(0.5)
+        raise AssertionError(
+            f"{expr!r} did not hold within {timeout}s; last={result}\n{self.logs()[-4000:]}"
+        )
+
+    def supervisor_pid(self, program: str) -> int:
+        output = subprocess.run(
+            [sys.executable, "-m", "app", "ctl", "pid", program],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            env=self.env,
+            check=False,
+        ).stdout.strip()
+        assert output.isdigit() and int(output) > 0, f"no pid for {program}: {output!r}"
+        return int(output)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, as a container runtime would; returns the exit code."""
+        if self.process is None:
+            return 0
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise AssertionError(f"stack did not stop within {timeout}s:\n{self.logs()}") from None
+
+    def processes_using_data_dir(self) -> list[int]:
+        """PIDs of any process whose environment names this DATA_DIR (to find orphans)."""
+        marker = f"DATA_DIR={self.data_dir}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ.split(b"\0"):
+                found.append(int(entry.name))
+        return found
+
+    def cleanup(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
