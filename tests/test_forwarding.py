@@ -70,7 +70,14 @@ def test_only_scrape_headers_go_upstream(upstream):
     assert response.status_code == 200 and response.content == BODY
     sent = route.calls.last.request
     assert str(sent.url) == UPSTREAM  # the inbound query string never travels
-    assert set(sent.headers.keys()) <= {"host", "accept", "accept-encoding", "content-length", "user-agent", "connection"}
+    assert set(sent.headers.keys()) <= {
+        "host",
+        "accept",
+        "accept-encoding",
+        "content-length",
+        "user-agent",
+        "connection",
+    }
     assert sent.headers["accept"] == "text/plain;version=0.0.4"
     assert sent.headers["accept-encoding"] == "gzip"
     assert sent.headers["content-length"] == "0"
@@ -110,7 +117,9 @@ def test_gzip_from_upstream_is_relayed_byte_for_byte(upstream):
 
     async def go():
         async with proxy() as client:
-            request = client.build_request("GET", "/targets/a/metrics", headers={"accept-encoding": "gzip"})
+            request = client.build_request(
+                "GET", "/targets/a/metrics", headers={"accept-encoding": "gzip"}
+            )
             response = await client.send(request, stream=True)
             raw = b"".join([chunk async for chunk in response.aiter_raw()])
             await response.aclose()
@@ -139,7 +148,13 @@ def test_identity_request_without_accept_encoding_asks_upstream_for_identity(ups
 @pytest.mark.parametrize(
     ("status", "body", "kind", "expected_status", "fragment"),
     [
-        (404, b'{"code":"NotAuthorizedOrNotFound","message":"x"}', "signature_refused", 502, "DATA_SCIENCE_MODEL_DEPLOYMENT_PREDICT"),
+        (
+            404,
+            b'{"code":"NotAuthorizedOrNotFound","message":"x"}',
+            "signature_refused",
+            502,
+            "DATA_SCIENCE_MODEL_DEPLOYMENT_PREDICT",
+        ),
         (401, b"", "signature_refused", 502, "OCI refused the request"),
         (404, b"plain not found", "upstream_status", 502, "upstream answered 404"),
         (500, b"boom", "upstream_status", 502, "server error"),
@@ -148,7 +163,9 @@ def test_identity_request_without_accept_encoding_asks_upstream_for_identity(ups
         (302, b"", "upstream_status", 502, "upstream answered 302"),
     ],
 )
-def test_upstream_errors_map_to_one_line_with_a_hint(upstream, status, body, kind, expected_status, fragment):
+def test_upstream_errors_map_to_one_line_with_a_hint(
+    upstream, status, body, kind, expected_status, fragment
+):
     headers = {"location": "http://127.0.0.1:11/elsewhere"} if status == 302 else {}
     upstream.get(UPSTREAM).respond(status, content=body, headers=headers)
 
@@ -164,8 +181,18 @@ def test_upstream_errors_map_to_one_line_with_a_hint(upstream, status, body, kin
     text = response.text
     assert text.count("\n") == 1 and text.startswith("aqua-metrics: target a: ")
     assert fragment in text
-    assert metric_value(own_metrics, f'aqua_proxy_scrape_failures_total{{deployment="a",kind="{kind}"}}') == 1
-    assert metric_value(own_metrics, f'aqua_proxy_upstream_responses_total{{code="{status}",deployment="a"}}') == 1
+    assert (
+        metric_value(
+            own_metrics, f'aqua_proxy_scrape_failures_total{{deployment="a",kind="{kind}"}}'
+        )
+        == 1
+    )
+    assert (
+        metric_value(
+            own_metrics, f'aqua_proxy_upstream_responses_total{{code="{status}",deployment="a"}}'
+        )
+        == 1
+    )
 
 
 def test_response_over_the_cap_is_refused(upstream):
@@ -178,7 +205,9 @@ def test_response_over_the_cap_is_refused(upstream):
 
     response, own = asyncio.run(go())
     assert response.status_code == 502 and "MAX_RESPONSE_BYTES (1024 bytes)" in response.text
-    assert metric_value(own, 'aqua_proxy_scrape_failures_total{deployment="a",kind="oversized"}') == 1
+    assert (
+        metric_value(own, 'aqua_proxy_scrape_failures_total{deployment="a",kind="oversized"}') == 1
+    )
 
 
 def test_streamed_response_over_the_cap_is_refused_without_content_length(upstream):
@@ -249,7 +278,9 @@ def test_transport_failures_are_classified(upstream, error, kind, status):
 
     response, own = asyncio.run(go())
     assert response.status_code == status
-    assert metric_value(own, f'aqua_proxy_scrape_failures_total{{deployment="a",kind="{kind}"}}') == 1
+    assert (
+        metric_value(own, f'aqua_proxy_scrape_failures_total{{deployment="a",kind="{kind}"}}') == 1
+    )
     assert "Traceback" not in response.text
 
 
@@ -318,7 +349,10 @@ def test_methods_other_than_get_are_refused(upstream):
 
     async def go():
         async with proxy() as client:
-            return [await client.request(m, "/targets/a/metrics") for m in ("POST", "PUT", "DELETE", "PATCH")]
+            return [
+                await client.request(m, "/targets/a/metrics")
+                for m in ("POST", "PUT", "DELETE", "PATCH")
+            ]
 
     assert all(r.status_code == 405 for r in asyncio.run(go()))
     assert route.call_count == 0

@@ -33,14 +33,20 @@ def test_defaults_serve_the_demo_on_loopback(tmp_path):
         ({"PROMETHEUS_PORT": "70000"}, "PROMETHEUS_PORT: '70000' is not a port number"),
         ({"GRAFANA_PORT": "8080"}, "GRAFANA_PORT: port 8080 is already used by PROXY_PORT"),
         ({"SCRAPE_INTERVAL": "soon"}, "SCRAPE_INTERVAL: 'soon' is not a duration"),
-        ({"SCRAPE_INTERVAL": "5s", "SCRAPE_TIMEOUT": "10s"}, "SCRAPE_TIMEOUT: 10s is longer than SCRAPE_INTERVAL 5s"),
+        (
+            {"SCRAPE_INTERVAL": "5s", "SCRAPE_TIMEOUT": "10s"},
+            "SCRAPE_TIMEOUT: 10s is longer than SCRAPE_INTERVAL 5s",
+        ),
         ({"UPSTREAM_TIMEOUT_SECONDS": "-1"}, "UPSTREAM_TIMEOUT_SECONDS: must be greater than 0"),
         ({"MAX_RESPONSE_BYTES": "1.5"}, "MAX_RESPONSE_BYTES: '1.5' is not a whole number"),
         ({"PROMETHEUS_EXPOSE": "true"}, "PROMETHEUS_EXPOSE: exposing Prometheus requires"),
         ({"PROMETHEUS_EXPOSE": "maybe"}, "PROMETHEUS_EXPOSE: 'maybe' is not true or false"),
         ({"PROMETHEUS_RETENTION_SIZE": "lots"}, "PROMETHEUS_RETENTION_SIZE: 'LOTS' is not a size"),
         ({"GRAFANA_ENABLED": "sometimes"}, "GRAFANA_ENABLED: 'sometimes' is not one of"),
-        ({"GF_AUTH_ANONYMOUS_ORG_ROLE": "Admin"}, "GF_AUTH_ANONYMOUS_ORG_ROLE: anonymous users may only be Viewer"),
+        (
+            {"GF_AUTH_ANONYMOUS_ORG_ROLE": "Admin"},
+            "GF_AUTH_ANONYMOUS_ORG_ROLE: anonymous users may only be Viewer",
+        ),
         ({"TARGET": "ftp://x/metrics"}, "TARGET: 'ftp://x/metrics' is not an http(s) URL"),
     ],
 )
@@ -78,7 +84,9 @@ def test_secret_problems_never_echo_values(tmp_path):
             "GF_SECURITY_ADMIN_PASSWORD__FILE": str(tmp_path / "missing"),
         }
     )
-    assert found == ["GF_SECURITY_ADMIN_PASSWORD: set GF_SECURITY_ADMIN_PASSWORD or GF_SECURITY_ADMIN_PASSWORD__FILE, not both"]
+    assert found == [
+        "GF_SECURITY_ADMIN_PASSWORD: set GF_SECURITY_ADMIN_PASSWORD or GF_SECURITY_ADMIN_PASSWORD__FILE, not both"
+    ]
     found = problems({"PROMETHEUS_BASIC_AUTH_PASSWORD__FILE": str(tmp_path / "missing")})
     assert found[0].startswith("PROMETHEUS_BASIC_AUTH_PASSWORD__FILE: cannot read")
 
@@ -92,7 +100,10 @@ def test_auth_auto_without_credentials_tells_what_to_set(tmp_path):
     )
     assert len(found) == 1
     assert found[0].startswith("OCI_AUTH: no OCI credentials found")
-    assert "OCI_AUTH to resource_principal, instance_principal, api_key, security_token or none" in found[0]
+    assert (
+        "OCI_AUTH to resource_principal, instance_principal, api_key, security_token or none"
+        in found[0]
+    )
 
 
 def test_auth_auto_picks_resource_principal_from_environment():
@@ -107,7 +118,9 @@ def test_auth_auto_uses_none_for_a_local_vllm_without_credentials(tmp_path):
 
 def test_resource_principal_without_environment_is_an_error():
     found = problems({"TARGET": LOCAL, "OCI_AUTH": "resource_principal"})
-    assert found[0].startswith("OCI_AUTH: resource_principal needs the OCI_RESOURCE_PRINCIPAL_VERSION")
+    assert found[0].startswith(
+        "OCI_AUTH: resource_principal needs the OCI_RESOURCE_PRINCIPAL_VERSION"
+    )
 
 
 def write_config(tmp_path, body):
@@ -137,14 +150,18 @@ def test_api_key_profile_problems(tmp_path):
 
 
 def test_missing_and_unparsable_config_files(tmp_path):
-    found = problems({"TARGET": LOCAL, "OCI_AUTH": "api_key", "OCI_CONFIG_FILE": str(tmp_path / "x")})
+    found = problems(
+        {"TARGET": LOCAL, "OCI_AUTH": "api_key", "OCI_CONFIG_FILE": str(tmp_path / "x")}
+    )
     assert found == [f"OCI_CONFIG_FILE: no config file at {tmp_path / 'x'}"]
     broken = write_config(tmp_path, "this is not ini\n")
     found = problems({"TARGET": LOCAL, "OCI_AUTH": "api_key", "OCI_CONFIG_FILE": str(broken)})
     assert found[0].startswith("OCI_CONFIG_FILE: ") and "not a valid OCI config file" in found[0]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("15s", 15), ("1m", 60), ("1h30m", 5400), ("500ms", 0.5), ("2d", 172800)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("15s", 15), ("1m", 60), ("1h30m", 5400), ("500ms", 0.5), ("2d", 172800)]
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 

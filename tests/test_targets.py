@@ -63,7 +63,9 @@ def test_derived_names_are_stable_slugs():
 def test_target_and_targets_forms():
     (one,) = parse_targets(MD, None)
     assert one.name == "md-iqueid1234" and one.url == f"{MD}/predict/metrics"
-    many = parse_targets(None, f"llama={MD}\n local = http://127.0.0.1:8000 ,http://127.0.0.1:9000/metrics")
+    many = parse_targets(
+        None, f"llama={MD}\n local = http://127.0.0.1:8000 ,http://127.0.0.1:9000/metrics"
+    )
     assert [t.name for t in many] == ["llama", "local", "local-9000"]
     assert parse_targets(None, None) == ()
     assert parse_targets("  ", "") == ()
