@@ -1,0 +1,174 @@
+"""The `aqua-metrics` command as a user runs it: a real process, its exit code and its output."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.stack import base_environment, free_port
+
+MD_URL = "https://modeldeployment.eu-frankfurt-1.oci.customer-oci.com/ocid1.datasciencemodeldeployment.oc1.eu-frankfurt-1.amaaaaaaexample0123456789"
+
+
+def run_cli(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        env=base_environment(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write_api_key_profile(
+    tmp_path, *, key_bytes: bytes | None = None, passphrase: str | None = None
+):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    encryption = (
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
+    )
+    key_file = tmp_path / "oci_api_key.pem"
+    key_file.write_bytes(
+        key_bytes
+        if key_bytes is not None
+        else key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, encryption
+        )
+    )
+    config = tmp_path / "config"
+    lines = [
+        "[DEFAULT]",
+        "user=ocid1.user.oc1..aaaaexampleuser",
+        "fingerprint=12:34:56:78:90:ab:cd:ef:12:34:56:78:90:ab:cd:ef",
+        "tenancy=ocid1.tenancy.oc1..aaaaexampletenancy",
+        "region=eu-frankfurt-1",
+        f"key_file={key_file}",
+    ]
+    if passphrase:
+        lines.append(f"pass_phrase={passphrase}")
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def test_check_with_no_settings_describes_the_demo(tmp_path):
+    result = run_cli("check", DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "aqua-metrics: configuration OK"
+    assert "demo  built-in simulated vLLM deployment" in result.stdout
+    assert "auth: none" in result.stdout
+
+
+def test_check_resolves_a_real_target_and_api_key_profile(tmp_path):
+    config = write_api_key_profile(tmp_path, passphrase="correct horse")
+    result = run_cli("check", TARGET=MD_URL, OCI_CONFIG_FILE=str(config), DATA_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "auth: api_key (chosen by OCI_AUTH=auto), profile DEFAULT in" in result.stdout
+    assert f"{MD_URL}/predict/metrics" in result.stdout
+    assert "region=eu-frankfurt-1" in result.stdout
+    assert "correct horse" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key_bytes", "passphrase", "expected"),
+    [
+        (
+            b"-----BEGIN RSA PRIVATE KEY-----\ngarbage\n-----END RSA PRIVATE KEY-----\n",
+            None,
+            "is not a usable private key",
+        ),
+        (None, "wrong-on-purpose", "is not a usable private key, or its pass_phrase is wrong"),
+    ],
+)
+def test_check_rejects_unusable_keys_in_one_line(tmp_path, key_bytes, passphrase, expected):
+    config = write_api_key_profile(
+        tmp_path, key_bytes=key_bytes, passphrase="right-one" if passphrase else None
+    )
+    if passphrase:
+        text = config.read_text().replace("pass_phrase=right-one", f"pass_phrase={passphrase}")
+        config.write_text(text)
+    result = run_cli("check", TARGET=MD_URL, OCI_CONFIG_FILE=str(config))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert "wrong-on-purpose" not in result.stderr and "right-one" not in result.stderr
+
+
+def test_check_lists_every_problem_and_never_a_secret(tmp_path):
+    result = run_cli(
+        "check",
+        PROXY_PORT="x",
+        OCI_AUTH="bogus",
+        PROMETHEUS_EXPOSE="true",
+        GF_SECURITY_ADMIN_PASSWORD="topsecret-admin",
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "OCI_AUTH",
+        "PROXY_PORT",
+        "PROMETHEUS_EXPOSE",
+    ]
+    assert all(line.startswith("aqua-metrics: ") for line in lines)
+    assert "topsecret-admin" not in result.stderr + result.stdout
+
+
+def test_proxy_refuses_bad_input_before_binding(tmp_path):
+    port = free_port()
+    result = run_cli("proxy", PROXY_PORT=str(port), TARGET="http://example.com/metrics")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "aqua-metrics: TARGET: 'http://example.com/metrics' uses plain http; "
+        "only https is allowed, except for loopback hosts"
+    )
+    with socket.socket() as probe:  # nothing was left listening
+        probe.bind(("127.0.0.1", port))
+
+
+def test_proxy_serves_and_stops_on_sigterm(tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "proxy"],
+        env=base_environment({"PROXY_PORT": str(port)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        import urllib.request
+
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/readyz", timeout=1
+                ) as response:
+                    assert response.read() == b"ready\n"
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (
+                    process.stderr.read() if process.poll() is not None else "timeout"
+                )
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=15)
+    assert "Traceback" not in stderr
+    assert process.returncode in (0, -15)
+
+
+def test_version_and_help():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("aqua-metrics ")
+    result = run_cli("--help")
+    for command in ("check", "proxy", "start", "health", "ctl"):
+        assert command in result.stdout
