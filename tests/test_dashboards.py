@@ -1,0 +1,797 @@
+"""Static and PromQL checks of the provisioned Grafana dashboards (Grafana itself cannot run here).
+
+Every expression is sent to a real Prometheus (empty database), which parses it exactly as it will
+in production: a syntax or type error fails here instead of showing as a red panel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.dashboards import (
+    ALL,
+    DASHBOARD_DIR,
+    NEW_VLLM_ONLY_PANELS,
+    OPTIONAL_PANELS,
+    REPO_ROOT,
+    VLLM_SERIES,
+    VLLM_WITHOUT_MODEL_LABEL,
+    PanelQuery,
+    iter_panels,
+    load_dashboards,
+    panel_queries,
+    prometheus_regex_escape,
+    substitute,
+    variable_selector,
+    variables_of,
+)
+
+EXPECTED_DASHBOARDS = {
+    "aqua-vllm": ("vLLM deployment", "vllm-deployment.json"),
+    "aqua-health": ("Monitoring health", "monitoring-health.json"),
+}
+PROVISIONED_DATASOURCE = REPO_ROOT / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
+DATASOURCE_REF = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE_UID = "aqua-prometheus"
+# Panels that show no numbers, so have no unit.
+UNITLESS_TYPES = {"row", "text", "alertlist"}
+
+# Selections a user can make: everything, and several specific values with regex metacharacters.
+SELECTIONS = {
+    "all": {"deployment": ALL, "model_name": ALL},
+    "specific": {
+        "deployment": ["demo", "llama-prod"],
+        "model_name": ["meta-llama/Llama-3.1-8B-Instruct"],
+    },
+}
+
+SELECTOR = re.compile(r"(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<matchers>[^}]*)\}")
+VLLM_NAME = re.compile(r"vllm:[a-zA-Z0-9_:]+")
+
+
+@pytest.fixture(scope="module")
+def dashboards() -> dict[str, dict]:
+    return load_dashboards()
+
+
+def all_targets(dashboards: dict[str, dict]):
+    for uid, dashboard in dashboards.items():
+        for panel in iter_panels(dashboard):
+            for tgt in panel.get("targets") or []:
+                yield uid, panel, tgt
+
+
+def base_name(metric: str) -> str:
+    return re.sub(r"_(bucket|sum|count)$", "", metric)
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def load_generator():
+    path = REPO_ROOT / "grafana" / "build_dashboards.py"
+    spec = importlib.util.spec_from_file_location("aqua_build_dashboards", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_json_is_the_generator_output():
+    rendered = load_generator().render()
+    committed = sorted(DASHBOARD_DIR.glob("*.json"))
+    assert sorted(rendered) == committed, "run: .venv/bin/python grafana/build_dashboards.py"
+    for path, text in rendered.items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path.name} is stale: run .venv/bin/python grafana/build_dashboards.py"
+        )
+
+
+def test_expected_dashboards_with_stable_uids(dashboards):
+    assert set(dashboards) == set(EXPECTED_DASHBOARDS)
+    for uid, (title, filename) in EXPECTED_DASHBOARDS.items():
+        assert dashboards[uid]["title"] == title
+        on_disk = json.loads((DASHBOARD_DIR / filename).read_text(encoding="utf-8"))
+        assert on_disk["uid"] == uid
+
+
+def test_dashboard_model_suits_grafana_12(dashboards):
+    for uid, dashboard in dashboards.items():
+        assert 39 <= dashboard["schemaVersion"] <= 41, uid
+        assert dashboard["id"] is None, "provisioned dashboards must not pin a database id"
+        assert isinstance(dashboard["refresh"], str), "schema 40 requires a string refresh"
+        assert "time_options" not in dashboard.get("timepicker", {}), "removed in schema 41"
+        assert dashboard["description"]
+        assert "aqua" in dashboard["tags"], "the dashboards link to each other by the aqua tag"
+
+
+def test_panel_ids_are_unique(dashboards):
+    for uid, dashboard in dashboards.items():
+        ids = [panel["id"] for panel in iter_panels(dashboard)]
+        assert all(isinstance(i, int) and i > 0 for i in ids), uid
+        assert len(ids) == len(set(ids)), f"{uid}: duplicate panel ids"
+
+
+def test_every_panel_has_title_description_and_unit(dashboards):
+    for uid, dashboard in dashboards.items():
+        for panel in iter_panels(dashboard):
+            where = f"{uid} panel {panel['id']}"
+            assert panel.get("title", "").strip(), where
+            if panel["type"] == "row":
+                continue
+            assert len(panel.get("description", "")) >= 40, f"{where}: needs a real description"
+            if panel["type"] not in UNITLESS_TYPES:
+                unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+                assert unit, f"{where} ({panel['title']}): no unit"
+
+
+def test_timeseries_with_thresholds_show_them(dashboards):
+    # A threshold on a graph is only useful when drawn; a single base step needs no style.
+    for _uid, dashboard in dashboards.items():
+        for panel in iter_panels(dashboard):
+            if panel["type"] != "timeseries":
+                continue
+            defaults = panel["fieldConfig"]["defaults"]
+            if len(defaults["thresholds"]["steps"]) > 1:
+                assert defaults["custom"]["thresholdsStyle"]["mode"] != "off", panel["title"]
+
+
+def test_every_query_uses_the_provisioned_datasource(dashboards):
+    def ok(ref):
+        return ref == DATASOURCE_REF or (
+            isinstance(ref, dict)
+            and ref.get("type") == "prometheus"
+            and ref.get("uid") == DATASOURCE_UID
+        )
+
+    for uid, dashboard in dashboards.items():
+        for panel in iter_panels(dashboard):
+            if panel["type"] == "row":
+                continue
+            if "targets" in panel:
+                assert ok(panel.get("datasource")), f"{uid} {panel['title']}"
+                for tgt in panel["targets"]:
+                    assert ok(tgt.get("datasource")), f"{uid} {panel['title']} {tgt['refId']}"
+            else:
+                assert panel["type"] == "alertlist", f"{uid} {panel['title']}: no queries"
+        for variable in variables_of(dashboard).values():
+            if variable["type"] == "query":
+                assert ok(variable["datasource"]), f"{uid} variable {variable['name']}"
+            if variable["type"] == "datasource":
+                assert variable["query"] == "prometheus"
+                assert variable["current"]["value"] == DATASOURCE_UID
+
+
+def test_alert_list_reads_the_provisioned_datasource(dashboards):
+    provisioned = yaml.safe_load(PROVISIONED_DATASOURCE.read_text(encoding="utf-8"))
+    names = {ds["name"] for ds in provisioned["datasources"]}
+    lists = [p for d in dashboards.values() for p in iter_panels(d) if p["type"] == "alertlist"]
+    assert lists, "the health dashboard shows the Prometheus-evaluated rules"
+    for panel in lists:
+        # The alert list filters by data source *name* (Grafana's panel stores ds.name).
+        assert panel["options"]["datasource"] in names
+        assert panel["options"]["stateFilter"]["firing"]
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["w"]
+        and b["x"] < a["x"] + a["w"]
+        and a["y"] < b["y"] + b["h"]
+        and b["y"] < a["y"] + a["h"]
+    )
+
+
+def _assert_no_overlap(panels: list[dict], where: str) -> None:
+    for i, a in enumerate(panels):
+        pos = a["gridPos"]
+        assert pos["x"] >= 0 and pos["w"] > 0 and pos["x"] + pos["w"] <= 24, (
+            f"{where}: {a['title']}"
+        )
+        for b in panels[i + 1 :]:
+            assert not _overlaps(pos, b["gridPos"]), (
+                f"{where}: {a['title']!r} overlaps {b['title']!r}"
+            )
+
+
+def test_grid_positions_do_not_overlap(dashboards):
+    for uid, dashboard in dashboards.items():
+        top = dashboard["panels"]
+        _assert_no_overlap(top, uid)
+        for panel in top:
+            if panel["type"] != "row":
+                assert "panels" not in panel
+                continue
+            if not panel["collapsed"]:
+                assert panel["panels"] == [], f"{uid}: an open row holds no panels of its own"
+                continue
+            children = panel["panels"]
+            assert children, f"{uid}: collapsed row {panel['title']!r} is empty"
+            _assert_no_overlap(children, f"{uid} row {panel['title']!r}")
+            for child in children:
+                assert child["gridPos"]["y"] > panel["gridPos"]["y"], child["title"]
+
+
+def test_panels_are_laid_out_top_to_bottom(dashboards):
+    # Grafana orders panels by position; keeping the JSON in the same order keeps ids readable.
+    for uid, dashboard in dashboards.items():
+        keys = [(p["gridPos"]["y"], p["gridPos"]["x"]) for p in dashboard["panels"]]
+        assert keys == sorted(keys), uid
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+def test_vllm_selectors_are_filtered_by_deployment_and_model(dashboards):
+    """The precise rule for every selector in every panel query:
+
+    - a `vllm:` series always has `job="vllm"` and `deployment=~"$deployment"`, and also
+      `model_name=~"$model_name"` unless its family has no model label (e.g. lora_requests_info);
+    - any other series of the vLLM job (`up`, `http_requests_total`, `scrape_*`) has
+      `deployment=~"$deployment"` and no model matcher: it has no model label, so a model matcher
+      would drop it as soon as one model is selected;
+    - a proxy series labelled by deployment has `deployment=~"$deployment"`;
+    - no `vllm:` name appears without a selector.
+    """
+    deployment = 'deployment=~"$deployment"'
+    model = 'model_name=~"$model_name"'
+    proxy_with_deployment = re.compile(
+        r"aqua_proxy_(scrape_duration_seconds_bucket|upstream_responses_total"
+        r"|scrape_failures_total|inflight_requests)$"
+    )
+    for uid, panel, tgt in all_targets(dashboards):
+        expr = tgt["expr"]
+        where = f"{uid} {panel['title']!r} {tgt['refId']}"
+        for name in VLLM_NAME.finditer(expr):
+            assert expr[name.end() : name.end() + 1] == "{", f"{where}: bare {name.group(0)}"
+        for sel in SELECTOR.finditer(expr):
+            metric, matchers = sel.group("metric"), sel.group("matchers")
+            if metric.startswith("vllm:"):
+                assert 'job="vllm"' in matchers and deployment in matchers, f"{where}: {metric}"
+                if base_name(metric) in VLLM_WITHOUT_MODEL_LABEL:
+                    assert "model_name" not in matchers, f"{where}: {metric} has no model label"
+                else:
+                    assert model in matchers, f"{where}: {metric} lacks the model filter"
+            elif 'job="vllm"' in matchers:
+                assert deployment in matchers, f"{where}: {metric}"
+                assert "model_name" not in matchers, f"{where}: {metric} has no model label"
+            elif proxy_with_deployment.match(metric):
+                assert deployment in matchers, f"{where}: {metric}"
+
+
+def test_only_known_vllm_series_are_queried(dashboards):
+    for uid, panel, tgt in all_targets(dashboards):
+        for name in VLLM_NAME.findall(tgt["expr"]):
+            assert name in VLLM_SERIES, f"{uid} {panel['title']!r}: unknown vLLM series {name}"
+
+
+def test_legacy_fallbacks_decide_per_deployment(dashboards):
+    # Between vLLM series, `or` must match on deployment (or on nothing, for the `or vector(0)`
+    # and zero-line forms): a bare `or` between rates keeps the old name's series wherever their
+    # label sets differ from the new name's, and the two get summed.
+    for uid, panel, tgt in all_targets(dashboards):
+        expr = tgt["expr"]
+        if "vllm:" not in expr:
+            continue
+        for match in re.finditer(r"\bor\b ", expr):
+            rest = expr[match.end() :]
+            assert rest.startswith(("on (deployment) ", "on () ", "vector(0)")), (
+                f"{uid} {panel['title']!r}: bare `or` in {expr}"
+            )
+
+
+def test_quantiles_aggregate_rates_by_le(dashboards):
+    quantile = re.compile(r"histogram_quantile\(\s*[0-9.]+\s*,\s*sum by \((?P<labels>[^)]*)\) \(")
+    for uid, panel, tgt in all_targets(dashboards):
+        expr = tgt["expr"]
+        count = expr.count("histogram_quantile(")
+        found = list(quantile.finditer(expr))
+        assert len(found) == count, f"{uid} {panel['title']!r}: quantile without sum by (...)"
+        for match in found:
+            labels = [label.strip() for label in match.group("labels").split(",")]
+            assert "le" in labels, f"{uid} {panel['title']!r}: sum by ({labels}) drops le"
+            assert "rate(" in expr[match.end() :] and "_bucket{" in expr, panel["title"]
+
+
+def _balanced(expr: str, start: int) -> str:
+    """The text of the parenthesised group opening at `start`."""
+    assert expr[start] == "("
+    depth = 0
+    for i in range(start, len(expr)):
+        depth += {"(": 1, ")": -1}.get(expr[i], 0)
+        if depth == 0:
+            return expr[start + 1 : i]
+    raise AssertionError(f"unbalanced: {expr}")
+
+
+def test_ratios_are_guarded_against_division_by_zero(dashboards):
+    for uid, panel, tgt in all_targets(dashboards):
+        expr = tgt["expr"]
+        for match in re.finditer(r" / ", expr):
+            denominator = _balanced(expr, match.end())
+            assert denominator.rstrip().endswith("> 0"), (
+                f"{uid} {panel['title']!r}: unguarded division in {expr}"
+            )
+
+
+def test_heatmaps_read_bucket_rates(dashboards):
+    heatmaps = [p for d in dashboards.values() for p in iter_panels(d) if p["type"] == "heatmap"]
+    assert len(heatmaps) >= 2
+    for panel in heatmaps:
+        assert panel["options"]["calculate"] is False, "buckets are already a histogram"
+        for tgt in panel["targets"]:
+            assert tgt["format"] == "heatmap"
+            assert tgt["legendFormat"] == "{{le}}"
+            assert re.match(r"sum by \(le\) \(rate\(vllm:\w+_bucket\{", tgt["expr"]), tgt["expr"]
+
+
+def test_every_declared_variable_is_used(dashboards):
+    for uid, dashboard in dashboards.items():
+        text = json.dumps(dashboard["panels"]) + json.dumps(
+            [v.get("query") for v in variables_of(dashboard).values()]
+        )
+        for name in variables_of(dashboard):
+            assert re.search(rf"\$(\{{)?{name}\b", text), f"{uid}: variable {name} is unused"
+
+
+def test_variables(dashboards):
+    for uid, dashboard in dashboards.items():
+        variables = variables_of(dashboard)
+        assert list(variables)[:2] == ["datasource", "deployment"], uid
+        deployment = variables["deployment"]
+        assert variable_selector(deployment["query"]) == 'up{job="vllm"}'
+        assert deployment["multi"] and deployment["includeAll"] and deployment["allValue"] == ".*"
+    model = variables_of(dashboards["aqua-vllm"])["model_name"]
+    assert model["query"] == (
+        'label_values(vllm:num_requests_running{job="vllm", deployment=~"$deployment"}, model_name)'
+    )
+    assert model["multi"] and model["includeAll"] and model["allValue"] == ".*"
+
+
+def test_optional_panel_names_exist_and_are_unique(dashboards):
+    titles = [
+        p["title"]
+        for d in dashboards.values()
+        for p in iter_panels(d)
+        if p.get("targets")  # Panels with queries.
+    ]
+    for name in OPTIONAL_PANELS | NEW_VLLM_ONLY_PANELS:
+        assert titles.count(name) == 1, f"{name!r} must name exactly one panel with queries"
+
+
+def test_demo_banner_is_query_driven(dashboards):
+    banner = next(p for p in iter_panels(dashboards["aqua-vllm"]) if p["id"] == 1)
+    assert banner["gridPos"] == {"h": 2, "w": 24, "x": 0, "y": 0}
+    assert 'demo="true"' in banner["targets"][0]["expr"]
+    texts = json.dumps(banner["fieldConfig"]["defaults"]["mappings"])
+    assert "DEMO DATA" in texts and "Live data" in texts
+
+
+# --- variable substitution ----------------------------------------------------------------------
+
+
+def test_substitution_matches_grafana(dashboards):
+    vllm = dashboards["aqua-vllm"]
+    expr = 'x{deployment=~"$deployment", model_name=~"${model_name}"}[$__rate_interval]'
+    assert substitute(expr, vllm, SELECTIONS["all"]) == 'x{deployment=~".*", model_name=~".*"}[1m]'
+    specific = substitute(expr, vllm, SELECTIONS["specific"], rate_interval="2m")
+    assert specific == (
+        'x{deployment=~"(demo|llama-prod)", model_name=~"meta-llama/Llama-3\\\\.1-8B-Instruct"}[2m]'
+    )
+    assert substitute("$__range $__interval", vllm, {}, interval="30s", range_="6h") == "21600s 30s"
+    assert substitute("${deployment:regex}", vllm, {"deployment": ["a.b", "c"]}) == "(a\\.b|c)"
+    assert substitute("${deployment:pipe}", vllm, {"deployment": ["a", "b"]}) == "a|b"
+    assert prometheus_regex_escape("a\\b") == "a\\\\\\\\b"
+    with pytest.raises(ValueError, match="undeclared"):
+        substitute("$nope", vllm, {})
+
+
+def test_panel_queries_cover_collapsed_rows_and_variables(dashboards):
+    queries = panel_queries(dashboards["aqua-vllm"], SELECTIONS["all"])
+    titles = {q.panel_title for q in queries}
+    assert {"Draft acceptance rate", "LoRA adapters (latest)"} <= titles
+    variables = {q.ref_id: q.expr for q in queries if q.kind == "variable"}
+    assert variables == {
+        "deployment": 'up{job="vllm"}',
+        "model_name": 'vllm:num_requests_running{job="vllm", deployment=~".*"}',
+    }
+    assert all("$" not in q.expr for q in queries), "every variable is substituted"
+    assert any(q.instant for q in queries) and any(not q.instant for q in queries)
+    assert {q.panel_title for q in queries if q.optional} == OPTIONAL_PANELS - {
+        "Firing alert instances"
+    }
+
+
+# --- every expression parses in a real Prometheus ------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as err:  # 400/422 carry the parse error as JSON
+        return json.load(err)
+
+
+@contextlib.contextmanager
+def running_prometheus(
+    prometheus_path: Path, workdir: Path, data_dir: Path, config_text: str | None = None
+):
+    """A real Prometheus on a free local port over `data_dir`; yields its base URL.
+
+    `config_text` may use `{port}` for the port Prometheus listens on.
+    """
+    port = free_port()
+    config = workdir / "prometheus.yml"
+    text = config_text or "global:\n  scrape_interval: 15s\n"
+    config.write_text(text.replace("{port}", str(port)), encoding="utf-8")
+    log_path = workdir / "prometheus.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(prometheus_path),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data_dir}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.poll() is None, log_path.read_text(encoding="utf-8")
+                try:
+                    with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "Prometheus did not become ready"
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture(scope="module")
+def prometheus_url(prometheus_path: Path, tmp_path_factory):
+    """A real Prometheus with an empty database (parsing and type-checking only)."""
+    tmp = tmp_path_factory.mktemp("prometheus")
+    with running_prometheus(prometheus_path, tmp, tmp / "data") as url:
+        yield url
+
+
+def _all_queries(dashboards) -> list[PanelQuery]:
+    return [
+        query
+        for dashboard in dashboards.values()
+        for selection in SELECTIONS.values()
+        for query in panel_queries(dashboard, selection)
+    ]
+
+
+def test_every_expression_parses_in_prometheus(dashboards, prometheus_url):
+    failures = []
+    queries = _all_queries(dashboards)
+    assert len(queries) > 100
+    for query in queries:
+        params = urllib.parse.urlencode({"query": query.expr})
+        answer = get_json(f"{prometheus_url}/api/v1/query?{params}")
+        if answer.get("status") != "success":
+            failures.append(f"{query.dashboard_uid} {query.panel_title!r} {query.ref_id}: {answer}")
+    assert not failures, "\n".join(failures)
+
+
+def test_range_expressions_evaluate_over_a_range(dashboards, prometheus_url):
+    # Range panels are evaluated with query_range; a step Grafana would use for a 1h window.
+    end = time.time()
+    failures = []
+    for query in _all_queries(dashboards):
+        if query.instant or query.kind != "panel":
+            continue
+        params = urllib.parse.urlencode(
+            {"query": query.expr, "start": end - 3600, "end": end, "step": "15s"}
+        )
+        answer = get_json(f"{prometheus_url}/api/v1/query_range?{params}")
+        if answer.get("status") != "success":
+            failures.append(f"{query.dashboard_uid} {query.panel_title!r}: {answer}")
+    assert not failures, "\n".join(failures)
+
+
+# --- the panels on data: current vLLM, older vLLM, and a vLLM exposing both names ----------------
+#
+# A synthetic database built with `promtool tsdb create-blocks-from openmetrics`: 40 minutes of
+# 15-second samples from three deployments. Counters grow linearly, so every rate and quantile
+# below has an exact expected value.
+
+STEP = 15
+SAMPLES = 161  # 40 minutes
+RATE_INTERVAL = "1m"  # Grafana's $__rate_interval for a 15 s scrape interval.
+DEMO_MODEL = "demo/Llama-3.1-8B-Instruct"
+LEGACY_MODEL = "meta-llama/Llama-2-7b-chat-hf"
+TRANSITION_MODEL = "mistralai/Mistral-7B-Instruct-v0.3"
+# Cumulative share of observations at or below each bucket bound. One bucket layout for all, as
+# vLLM's inter-token and time-per-output-token histograms share their bounds.
+FAST = [("0.01", 0), ("0.025", 1), ("0.05", 1), ("0.075", 1), ("0.5", 1), ("0.75", 1), ("+Inf", 1)]
+MEDIUM = [
+    ("0.01", 0),
+    ("0.025", 0),
+    ("0.05", 0),
+    ("0.075", 1),
+    ("0.5", 1),
+    ("0.75", 1),
+    ("+Inf", 1),
+]
+SLOW = [("0.01", 0), ("0.025", 0), ("0.05", 0), ("0.075", 0), ("0.5", 0), ("0.75", 1), ("+Inf", 1)]
+SECONDS = [("0.3", 0.0), ("1.0", 0.5), ("5.0", 1.0), ("+Inf", 1.0)]
+TOKENS = [("10", 0.0), ("100", 0.25), ("1000", 1.0), ("+Inf", 1.0)]
+
+
+class Synthetic:
+    def __init__(self, end: int) -> None:
+        self.end = end
+        self.start = end - (SAMPLES - 1) * STEP
+        self.lines: list[str] = []
+
+    def series(self, name: str, labels: dict[str, str], value) -> None:
+        text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        for i in range(SAMPLES):
+            seconds = i * STEP
+            sample = value(seconds) if callable(value) else value
+            self.lines.append(f"{name}{{{text}}} {sample} {self.start + seconds}")
+
+    def counter(self, name: str, labels: dict[str, str], per_second: float) -> None:
+        self.series(name, labels, lambda s: per_second * s)
+
+    def histogram(self, name: str, labels: dict[str, str], buckets, per_second: float) -> None:
+        for le, share in buckets:
+            self.counter(f"{name}_bucket", {**labels, "le": le}, per_second * share)
+        self.counter(f"{name}_count", labels, per_second)
+        self.counter(f"{name}_sum", labels, per_second * 0.1)
+
+    def deployment(self, name: str, model: str, *, new: bool, old: bool, **target: str) -> None:
+        base = {"job": "vllm", "instance": f"{name}.example:443", "deployment": name, **target}
+        self.series("up", base, 1)
+        self.series("scrape_duration_seconds", base, 0.2)
+        http = {**base, "handler": "/v1/completions", "method": "POST"}
+        self.counter("http_requests_total", {**http, "status": "2xx"}, 9)
+        self.counter("http_requests_total", {**http, "status": "5xx"}, 1)
+        vllm = {**base, "model_name": model, **({"engine": "0"} if new else {})}
+        for reason, per_second in (("stop", 2), ("length", 1)):
+            self.counter(
+                "vllm:request_success_total", {**vllm, "finished_reason": reason}, per_second
+            )
+        self.counter("vllm:prompt_tokens_total", vllm, 500)
+        self.counter("vllm:generation_tokens_total", vllm, 200)
+        self.counter("vllm:num_preemptions_total", vllm, 0.1)
+        self.series("vllm:num_requests_running", vllm, 4)
+        self.series("vllm:num_requests_waiting", vllm, 2)
+        for family in ("time_to_first_token", "e2e_request_latency", "request_queue_time"):
+            self.histogram(f"vllm:{family}_seconds", vllm, SECONDS, 3)
+        for family in ("request_prefill_time", "request_decode_time", "request_inference_time"):
+            self.histogram(f"vllm:{family}_seconds", vllm, SECONDS, 3)
+        self.histogram("vllm:request_prompt_tokens", vllm, TOKENS, 3)
+        self.histogram("vllm:request_generation_tokens", vllm, TOKENS, 3)
+        if new:
+            self.series("vllm:kv_cache_usage_perc", vllm, 0.3 if old else 0.5)
+            self.counter("vllm:prefix_cache_queries_total", vllm, 100)
+            self.counter("vllm:prefix_cache_hits_total", vllm, 50 if old else 30)
+            self.histogram("vllm:inter_token_latency_seconds", vllm, FAST, 100)
+            self.histogram("vllm:request_time_per_output_token_seconds", vllm, FAST, 3)
+            for reason, count in (("capacity", 2), ("deferred", 0)):
+                self.series(
+                    "vllm:num_requests_waiting_by_reason", {**vllm, "reason": reason}, count
+                )
+        if old:
+            # On a deployment that also has the new names, these are stale and must be ignored.
+            self.series("vllm:gpu_cache_usage_perc", vllm, 0.99 if new else 0.42)
+            self.counter("vllm:gpu_prefix_cache_queries_total", vllm, 100)
+            self.counter("vllm:gpu_prefix_cache_hits_total", vllm, 90 if new else 20)
+            self.histogram("vllm:time_per_output_token_seconds", vllm, SLOW if new else MEDIUM, 100)
+
+    def openmetrics(self) -> str:
+        return "\n".join([*self.lines, "# EOF"]) + "\n"
+
+
+@pytest.fixture(scope="module")
+def synthetic(prometheus_path: Path, promtool_path: Path, tmp_path_factory):
+    """(Prometheus URL, evaluation time) over the synthetic three-deployment database."""
+    tmp = tmp_path_factory.mktemp("synthetic")
+    # Within retention, and before the head block of the running server.
+    end = int(time.time()) // STEP * STEP - 3600
+    data = Synthetic(end)
+    data.deployment("demo", DEMO_MODEL, new=True, old=False, demo="true")
+    data.deployment("legacy", LEGACY_MODEL, new=False, old=True, region="us-ashburn-1")
+    data.deployment("transition", TRANSITION_MODEL, new=True, old=True)
+    source = tmp / "data.om"
+    source.write_text(data.openmetrics(), encoding="utf-8")
+    result = subprocess.run(
+        [
+            str(promtool_path),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            str(source),
+            str(tmp / "tsdb"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    with running_prometheus(prometheus_path, tmp, tmp / "tsdb") as url:
+        yield url, end
+
+
+def instant(url: str, expr: str, at: int) -> list[dict]:
+    answer = get_json(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr, 'time': at})}")
+    assert answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def values_by_deployment(url: str, expr: str, at: int) -> dict[str, float]:
+    return {r["metric"].get("deployment", ""): float(r["value"][1]) for r in instant(url, expr, at)}
+
+
+# Panel ids of the vLLM dashboard used below (tiles and graphs may share a title).
+KV_TILE, PREFIX_TILE, ITL_TILE, ITL_GRAPH = 8, 11, 6, 22
+RATIO_TILE, REQUESTS_TILE, TOKENS_TILE, BANNER = 4, 3, 12, 1
+
+
+def vllm_query(dashboards, selection: dict, panel_id: int, ref: str = "A") -> str:
+    (query,) = [
+        q
+        for q in panel_queries(dashboards["aqua-vllm"], selection, RATE_INTERVAL)
+        if q.panel_id == panel_id and q.ref_id == ref
+    ]
+    return query.expr
+
+
+@pytest.mark.parametrize(
+    ("deployment", "exempt"),
+    [("demo", set()), ("legacy", NEW_VLLM_ONLY_PANELS), ("transition", set())],
+)
+def test_every_panel_shows_data_for_each_vllm_generation(dashboards, synthetic, deployment, exempt):
+    url, at = synthetic
+    selection = {"deployment": [deployment], "model_name": ALL}
+    with_data: dict[str, bool] = {}
+    for query in panel_queries(dashboards["aqua-vllm"], selection, RATE_INTERVAL):
+        found = bool(instant(url, query.expr, at))
+        with_data[query.panel_title] = with_data.get(query.panel_title, False) or found
+    missing = {t for t, ok in with_data.items() if not ok} - OPTIONAL_PANELS - exempt
+    assert not missing, f"{deployment}: no data in {sorted(missing)}"
+    if exempt:
+        assert not any(with_data[t] for t in exempt), "the exemption list is out of date"
+
+
+def test_renamed_families_fall_back_per_deployment(dashboards, synthetic):
+    url, at = synthetic
+    everything = {"deployment": ALL, "model_name": ALL}
+    kv = values_by_deployment(url, vllm_query(dashboards, everything, KV_TILE), at)
+    # Legacy reads the old name; the transition deployment ignores its stale old-name value.
+    assert kv == pytest.approx({"demo": 0.5, "legacy": 0.42, "transition": 0.3})
+    hits = values_by_deployment(url, vllm_query(dashboards, everything, PREFIX_TILE), at)
+    assert hits == pytest.approx({"demo": 0.3, "legacy": 0.2, "transition": 0.5})
+    itl = values_by_deployment(url, vllm_query(dashboards, everything, ITL_TILE), at)
+    # Interpolated in (10 ms, 25 ms] for the new name, (50 ms, 75 ms] for the old one.
+    assert itl == pytest.approx({"demo": 0.02425, "legacy": 0.07375, "transition": 0.02425})
+
+
+def test_aggregated_quantiles_do_not_mix_in_stale_names(dashboards, synthetic):
+    url, at = synthetic
+    everything = {"deployment": ALL, "model_name": ALL}
+    (p99,) = instant(url, vllm_query(dashboards, everything, ITL_GRAPH, "D"), at)
+    # demo and transition are fast (10-25 ms), legacy medium (50-75 ms), 100 tokens/s each: the
+    # 99th percentile is 97% into legacy's bucket. Counting transition's stale 0.5-0.75 s buckets
+    # would move it to 0.74 s.
+    assert float(p99["value"][1]) == pytest.approx(0.05 + 0.025 * 0.97)
+    (mean,) = instant(url, vllm_query(dashboards, everything, ITL_GRAPH, "E"), at)
+    assert float(mean["value"][1]) == pytest.approx(0.1)  # Every family's _sum is 0.1 x _count.
+
+
+def test_ratios_and_rates_on_data(dashboards, synthetic):
+    url, at = synthetic
+    one = {"deployment": ["legacy"], "model_name": [LEGACY_MODEL]}
+    assert values_by_deployment(url, vllm_query(dashboards, one, RATIO_TILE), at) == (
+        pytest.approx({"legacy": 0.1})
+    )
+    assert values_by_deployment(url, vllm_query(dashboards, one, REQUESTS_TILE), at) == (
+        pytest.approx({"legacy": 3})
+    )
+    assert values_by_deployment(url, vllm_query(dashboards, one, TOKENS_TILE), at) == (
+        pytest.approx({"legacy": 200})
+    )
+    banner = vllm_query(dashboards, {"deployment": ALL, "model_name": ALL}, BANNER)
+    assert float(instant(url, banner, at)[0]["value"][1]) == 1, "the demo is among All"
+    banner = vllm_query(dashboards, one, BANNER)
+    assert float(instant(url, banner, at)[0]["value"][1]) == 0, "no demo selected"
+
+
+def test_variables_find_values(dashboards, synthetic):
+    url, at = synthetic
+    for query in panel_queries(dashboards["aqua-vllm"], {"deployment": ALL}, RATE_INTERVAL):
+        if query.kind == "variable":
+            assert instant(url, query.expr, at), query
+    models = {
+        r["metric"]["model_name"]
+        for r in instant(url, vllm_query_variable(dashboards, ["legacy", "transition"]), at)
+    }
+    assert models == {LEGACY_MODEL, TRANSITION_MODEL}
+
+
+def vllm_query_variable(dashboards, deployments: list[str]) -> str:
+    (query,) = [
+        q
+        for q in panel_queries(dashboards["aqua-vllm"], {"deployment": deployments})
+        if q.kind == "variable" and q.ref_id == "model_name"
+    ]
+    return query.expr
+
+
+# --- the monitoring-health panels on a live Prometheus --------------------------------------------
+
+LIVE_CONFIG = """
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - {rules}
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["127.0.0.1:{port}"]
+  # Unreachable targets: `up` is 0 but every series derived from a scrape exists.
+  - job_name: vllm
+    static_configs:
+      - targets: ["127.0.0.1:{closed}"]
+        labels: {deployment: llama-prod, region: us-ashburn-1}
+  - job_name: aqua-proxy
+    static_configs:
+      - targets: ["127.0.0.1:{closed}"]
+"""
+
+
+def test_health_panels_show_data_on_a_live_prometheus(dashboards, prometheus_path, tmp_path):
+    rules = REPO_ROOT / "rules" / "aqua-metrics.rules.yml"
+    config = LIVE_CONFIG.replace("{rules}", str(rules)).replace("{closed}", str(free_port()))
+    with running_prometheus(prometheus_path, tmp_path, tmp_path / "data", config) as url:
+        queries = panel_queries(dashboards["aqua-health"], {"deployment": ALL}, "4s", "1s")
+        deadline = time.monotonic() + 30
+        while True:
+            at = time.time()
+            with_data: dict[str, bool] = {}
+            for query in queries:
+                found = bool(instant(url, query.expr, at))
+                with_data[query.panel_title] = with_data.get(query.panel_title, False) or found
+            missing = {t for t, ok in with_data.items() if not ok} - OPTIONAL_PANELS
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    assert not missing, f"no data in {sorted(missing)}"

@@ -1,0 +1,116 @@
+"""The Prometheus alert rules: valid for promtool, unit-tested, and every alert tested both ways."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.dashboards import REPO_ROOT, VLLM_SERIES
+
+RULE_FILES = sorted((REPO_ROOT / "rules").glob("*.yml"))
+RULE_TESTS = sorted((REPO_ROOT / "tests" / "rules").glob("*.test.yml"))
+EXPECTED_ALERTS = {
+    "AquaDeploymentDown",
+    "AquaHigh5xxRatio",
+    "AquaTTFTP99High",
+    "AquaE2EP95High",
+    "AquaWaitingQueueBacklog",
+    "AquaKVCacheNearFull",
+    "AquaPreemptions",
+    "AquaGenerationStalled",
+    "AquaReplicaCounterFlapping",
+    "AquaProxySignatureRefused",
+}
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def alert_rules() -> dict[str, dict]:
+    rules: dict[str, dict] = {}
+    for path in RULE_FILES:
+        for group in load(path)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    assert rule["alert"] not in rules, f"duplicate alert {rule['alert']}"
+                    rules[rule["alert"]] = rule
+    return rules
+
+
+def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_rule_files_exist():
+    assert [p.name for p in RULE_FILES] == ["aqua-metrics.rules.yml"]
+    assert [p.name for p in RULE_TESTS] == ["aqua-metrics.test.yml"]
+
+
+def test_promtool_check_rules(promtool_path):
+    result = run([str(promtool_path), "check", "rules", *map(str, RULE_FILES)], REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_promtool_test_rules(promtool_path):
+    # rule_files in the tests are relative to the test file, as promtool resolves them.
+    result = run([str(promtool_path), "test", "rules", *map(str, RULE_TESTS)], REPO_ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_the_expected_alerts_are_defined():
+    assert set(alert_rules()) == EXPECTED_ALERTS
+
+
+def test_every_alert_is_tested_firing_and_quiet():
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    tested_files: set[Path] = set()
+    for path in RULE_TESTS:
+        config = load(path)
+        tested_files |= {(path.parent / f).resolve() for f in config["rule_files"]}
+        for test in config["tests"]:
+            for case in test.get("alert_rule_test", []):
+                (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
+    assert tested_files == {p.resolve() for p in RULE_FILES}
+    alerts = set(alert_rules())
+    assert alerts - firing == set(), "alerts never shown firing in tests/rules"
+    assert alerts - quiet == set(), "alerts never shown staying quiet in tests/rules"
+    assert (firing | quiet) - alerts == set(), "tests name alerts that do not exist"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ALERTS))
+def test_alert_is_actionable(name):
+    rule = alert_rules()[name]
+    assert re.fullmatch(r"\d+[smh]", rule["for"]), "a `for` keeps one bad sample from paging"
+    assert rule["labels"]["severity"] in {"critical", "warning"}
+    annotations = rule["annotations"]
+    assert annotations["summary"].strip()
+    assert "{{ $labels.deployment }}" in annotations["summary"] + annotations["description"]
+    assert len(annotations["description"]) > 120, "say what it means and what to do"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ALERTS))
+def test_alert_is_per_deployment(name):
+    expr = alert_rules()[name]["expr"]
+    for clause in re.findall(r"\b(?:sum|max|avg|min) by \(([^)]*)\)", expr):
+        assert "deployment" in [label.strip() for label in clause.split(",")], expr
+
+
+def test_alert_expressions_use_real_vllm_series():
+    # llm-d's preemption alert used `vllm:num_preemptions` (no `_total`) and could never fire.
+    for name, rule in alert_rules().items():
+        for series in re.findall(r"vllm:[a-zA-Z0-9_:]+", rule["expr"]):
+            assert series in VLLM_SERIES, f"{name}: unknown vLLM series {series}"
+
+
+def test_legacy_fallbacks_decide_per_deployment():
+    for name, rule in alert_rules().items():
+        for match in re.finditer(r"\bor\b\s+", rule["expr"]):
+            assert rule["expr"][match.end() :].startswith("on (deployment"), name
