@@ -12,7 +12,7 @@ import contextlib
 import email.utils
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -161,8 +161,14 @@ def _profile_values(auth: ResolvedAuth) -> dict[str, str]:
     return dict(parser[auth.profile])
 
 
-def build_credentials(auth: ResolvedAuth) -> Credentials | None:
-    """Build the signer for a resolved auth mode (None for unsigned). Raises CredentialsError."""
+def build_credentials(
+    auth: ResolvedAuth, *, instance_principal_options: Mapping[str, Any] | None = None
+) -> Credentials | None:
+    """Build the signer for a resolved auth mode (None for unsigned). Raises CredentialsError.
+
+    `instance_principal_options` are extra SDK constructor arguments (retry strategies), so tests
+    can run the real signer against local stand-ins without the SDK's multi-minute retries.
+    """
     if auth.mode is AuthMode.NONE:
         return None
     setting = f"OCI_CONFIG_PROFILE ([{auth.profile}] in {auth.config_file})"
@@ -208,8 +214,11 @@ def build_credentials(auth: ResolvedAuth) -> Credentials | None:
         from oci.auth.signers import InstancePrincipalsSecurityTokenSigner
 
         try:
+            options = dict(instance_principal_options or {})
+            if auth.federation_endpoint:
+                options["federation_endpoint"] = auth.federation_endpoint
             with contextlib.redirect_stdout(None):
-                signer = InstancePrincipalsSecurityTokenSigner()
+                signer = InstancePrincipalsSecurityTokenSigner(**options)
         except Exception as exc:
             raise CredentialsError(
                 f"OCI_AUTH: instance principal signer could not be built ({type(exc).__name__}); "

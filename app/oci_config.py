@@ -36,6 +36,7 @@ class ResolvedAuth:
     profile: str | None = None
     key_file: Path | None = None
     token_file: Path | None = None
+    federation_endpoint: str | None = None
 
     def describe(self) -> str:
         text = self.mode.value
@@ -148,7 +149,12 @@ def resolve_auth(
             )
         return ResolvedAuth(mode=AuthMode.RESOURCE_PRINCIPAL, requested=requested)
     if requested is AuthMode.INSTANCE_PRINCIPAL:
-        return ResolvedAuth(mode=AuthMode.INSTANCE_PRINCIPAL, requested=requested)
+        endpoint = environ.get("OCI_FEDERATION_ENDPOINT", "").strip() or None
+        if endpoint and not endpoint.startswith(("https://", "http://127.", "http://localhost")):
+            problems.append("OCI_FEDERATION_ENDPOINT: must be an https URL")
+        return ResolvedAuth(
+            mode=AuthMode.INSTANCE_PRINCIPAL, requested=requested, federation_endpoint=endpoint
+        )
     if requested in (AuthMode.API_KEY, AuthMode.SECURITY_TOKEN):
         return _from_profile(requested, requested, config_path, profile, problems)
     # auto, with targets, outside a resource principal environment

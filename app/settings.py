@@ -250,7 +250,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_inflight_per_target=int(
             read.positive_number("MAX_INFLIGHT_PER_TARGET", 4, integer=True)
         ),
-        token_refresh_check_seconds=read.positive_number("TOKEN_REFRESH_CHECK_SECONDS", 60.0),
+        token_refresh_check_seconds=read.positive_number("TOKEN_REFRESH_CHECK_SECONDS", 30.0),
         log_level=read.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
     )
 
