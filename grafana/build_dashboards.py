@@ -175,7 +175,11 @@ HTTP_5XX_RATIO = ratio(
     f"0 * sum by (deployment) (rate({HTTP_ALL}[{RATE}]))",
     f"sum by (deployment) (rate({HTTP_ALL}[{RATE}]))",
 )
-PREFIX_HIT_RATE = ratio(counter_rate(PREFIX_HITS), counter_rate(PREFIX_QUERIES))
+# vLLM 0.6 (V0) had no prefix-cache counters, only a hit-rate gauge: the last fallback.
+PREFIX_HIT_RATE = (
+    f"({ratio(counter_rate(PREFIX_HITS), counter_rate(PREFIX_QUERIES))}) or on (deployment) "
+    f"avg by (deployment) ({sel('vllm:gpu_prefix_cache_hit_rate')})"
+)
 DEMO_UP = sel("up", 'demo="true"', model=False)
 
 
@@ -759,7 +763,7 @@ def vllm_dashboard() -> Json:
             "(not from the raw counters, which would average over the server's whole life). Low "
             "values are normal for unrelated prompts; a shared system prompt should give a high "
             "rate.\n\nMetrics: `vllm:prefix_cache_{hits,queries}_total` (older vLLM: "
-            "`vllm:gpu_prefix_cache_{hits,queries}_total`)",
+            "`vllm:gpu_prefix_cache_{hits,queries}_total`; vLLM 0.6: the `vllm:gpu_prefix_cache_hit_rate` gauge)",
             grid(12, 6, 4, 4),
             [target(PREFIX_HIT_RATE, "{{deployment}}")],
             unit="percentunit",
@@ -1048,7 +1052,7 @@ def vllm_dashboard() -> Json:
             "normal (cold cache); a lasting low rate with shared prompts means the cache is too "
             "small or requests are spread over replicas that each warm their own cache.\n\n"
             "Metrics: `vllm:prefix_cache_{hits,queries}_total` (older vLLM: "
-            "`vllm:gpu_prefix_cache_{hits,queries}_total`)",
+            "`vllm:gpu_prefix_cache_{hits,queries}_total`; vLLM 0.6: the `vllm:gpu_prefix_cache_hit_rate` gauge)",
             grid(12, 53, 12, 8),
             targets(("{{deployment}}", PREFIX_HIT_RATE)),
             unit="percentunit",

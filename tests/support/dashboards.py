@@ -131,6 +131,7 @@ _VLLM_LEGACY_PLAIN = (
     "vllm:gpu_cache_usage_perc",
     "vllm:gpu_prefix_cache_queries_total",
     "vllm:gpu_prefix_cache_hits_total",
+    "vllm:gpu_prefix_cache_hit_rate",
 )
 _VLLM_LEGACY_HISTOGRAMS = ("vllm:time_per_output_token_seconds",)
 
