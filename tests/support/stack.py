@@ -6,6 +6,7 @@ short path under /tmp so supervisord's unix socket stays within the 107-byte lim
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -119,7 +120,13 @@ class Stack:
 
     def query(self, expr: str) -> list[dict]:
         url = f"{self.prometheus_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        with urllib.request.urlopen(url, timeout=10) as response:
+        request = urllib.request.Request(url)
+        password = self.env.get("PROMETHEUS_BASIC_AUTH_PASSWORD")
+        if password:
+            user = self.env.get("PROMETHEUS_BASIC_AUTH_USER", "prometheus")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=10) as response:
             body = json.load(response)
         assert body["status"] == "success", body
         return body["data"]["result"]

