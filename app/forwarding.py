@@ -56,7 +56,10 @@ def _hint(kind: FailureKind, upstream_status: int | None, settings_limit: str) -
             "and that a policy allows {DATA_SCIENCE_MODEL_DEPLOYMENT_PREDICT} for this principal"
         )
     if kind is FailureKind.TIMEOUT:
-        return f"no complete answer within {settings_limit}; check the deployment or raise SCRAPE_TIMEOUT"
+        return (
+            f"no complete answer within {settings_limit}; check the deployment, "
+            "or raise SCRAPE_TIMEOUT and UPSTREAM_TIMEOUT_SECONDS"
+        )
     if kind is FailureKind.CONNECT:
         return "cannot connect: check DNS, egress (NAT or service gateway) and the URL's host"
     if kind is FailureKind.OVERSIZED:

@@ -205,6 +205,12 @@ def start(settings: Settings) -> int:
     """The `start` command body, after settings loaded. Raises StartError/CredentialsError."""
     signals = _Signals()
     plan = plan_stack(settings)
+    if plan.grafana is None and settings.grafana.enabled == "auto":
+        print(
+            "aqua-metrics: Grafana not found (GRAFANA_ENABLED=auto); running the proxy and "
+            "Prometheus only",
+            flush=True,
+        )
     prepare(plan)
     return run_supervisord(plan, signals)
 

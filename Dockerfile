@@ -1,0 +1,109 @@
+# aqua-metrics: one image with the signing proxy, Prometheus and Grafana under supervisord.
+#
+#   docker build -t aqua-metrics:0.1.0 .
+#   docker run -p 3000:3000 -v aqua-data:/data aqua-metrics:0.1.0     # the built-in demo deployment
+#
+# Every source is a build argument with the official image as its default, so a build can point them
+# at a mirror or a local stand-in (e.g. --build-arg PYTHON_IMAGE=registry.example/python:3.11...).
+# Nothing is fetched when the container runs: Python packages, Prometheus, Grafana, the dashboards
+# and the provisioning files are all in the image.
+
+# Python base: Debian bookworm (glibc 2.36) with CPython 3.11 in /usr/local.
+ARG PYTHON_IMAGE=python:3.11.17-slim-bookworm
+# Prometheus 3.5 is the 3.x long-term-support line. The official image holds statically linked Go
+# binaries at /bin/prometheus and /bin/promtool, so they run on any Linux base. Only prometheus is
+# copied: nothing in the image runs promtool, and it would add ~100 MB.
+ARG PROMETHEUS_IMAGE=prom/prometheus:v3.5.5
+# Grafana 12.x: its Prometheus data source is built in (13.x moves core data sources into plugins
+# that are fetched at start, which an air-gapped site cannot do). Grafana's home is
+# /usr/share/grafana: bin/grafana, conf/defaults.ini, public/, bundled plugins. The Ubuntu variant is
+# used; note that Grafana builds one musl-linked binary for both variants (its Ubuntu image installs
+# Ubuntu's `musl` package for the loader), so the final stage installs Debian's `musl` the same way.
+ARG GRAFANA_IMAGE=grafana/grafana:12.4.8-ubuntu
+
+# ---------------------------------------------------------------------------------------------------
+FROM ${PROMETHEUS_IMAGE} AS prometheus
+
+FROM ${GRAFANA_IMAGE} AS grafana
+
+# ---------------------------------------------------------------------------------------------------
+# The project in a virtual environment made with the base's own python3, so nothing depends on where
+# the base keeps Python. Runtime dependencies only (no dev extras). The wheel carries
+# supervisord.conf, prometheus.yml, rules/ and grafana/provisioning/ (hatch force-include).
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+WORKDIR /src
+COPY pyproject.toml README.md supervisord.conf prometheus.yml ./
+COPY app/ ./app/
+COPY rules/ ./rules/
+COPY grafana/provisioning/ ./grafana/provisioning/
+
+RUN python3 -m venv /opt/aqua-metrics \
+    && /opt/aqua-metrics/bin/pip install --no-cache-dir . \
+    && /opt/aqua-metrics/bin/aqua-metrics --version
+
+# ---------------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE}
+
+ARG PYTHON_IMAGE
+ARG AQUA_METRICS_VERSION=0.1.0
+# Debian bookworm package versions (amd64 and arm64 share them unless Debian says otherwise).
+ARG TINI_VERSION=0.19.0-1+b3
+ARG MUSL_VERSION=1.2.3-1
+ARG AQUA_UID=10001
+
+LABEL org.opencontainers.image.title="aqua-metrics" \
+      org.opencontainers.image.description="Monitors vLLM model deployments on OCI Data Science AI Quick Actions: OCI signing proxy, Prometheus and Grafana in one container." \
+      org.opencontainers.image.version="${AQUA_METRICS_VERSION}" \
+      org.opencontainers.image.licenses="UPL-1.0" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
+
+# tini: PID 1 that forwards signals and reaps zombies, so `docker stop` ends the stack cleanly and
+# the exit code of `aqua-metrics start` becomes the container's. musl: the loader Grafana needs.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends "tini=${TINI_VERSION}" "musl=${MUSL_VERSION}" \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY --from=prometheus --chown=0:0 /bin/prometheus /usr/local/bin/prometheus
+COPY --from=grafana --chown=0:0 /usr/share/grafana /usr/share/grafana
+COPY --from=builder --chown=0:0 /opt/aqua-metrics /opt/aqua-metrics
+
+# Non-root user in group 0: an orchestrator that picks an arbitrary uid (OpenShift style) keeps
+# group 0, so the group-writable /data and home still work. Everything else stays root-owned.
+RUN useradd --no-log-init --uid "${AQUA_UID}" --gid 0 --home-dir /home/aqua --shell /usr/sbin/nologin aqua \
+    && install -d -o "${AQUA_UID}" -g 0 -m 0775 /home/aqua \
+    && install -d -o "${AQUA_UID}" -g 0 -m 0770 /data \
+    && prometheus --version \
+    && /usr/share/grafana/bin/grafana --version
+
+ENV AQUA_METRICS_IN_IMAGE=1 \
+    DATA_DIR=/data \
+    HOME=/home/aqua \
+    PATH=/opt/aqua-metrics/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PROXY_HOST=127.0.0.1 \
+    GF_ANALYTICS_REPORTING_ENABLED=false \
+    GF_ANALYTICS_CHECK_FOR_UPDATES=false \
+    GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES=false \
+    GF_ANALYTICS_FEEDBACK_LINKS_ENABLED=false \
+    GF_NEWS_NEWS_FEED_ENABLED=false \
+    GF_PLUGINS_PREINSTALL_DISABLED=true \
+    GF_SNAPSHOTS_EXTERNAL_ENABLED=false \
+    GF_SECURITY_DISABLE_GRAVATAR=true
+
+USER ${AQUA_UID}:0
+WORKDIR /home/aqua
+VOLUME /data
+# Only Grafana faces the network; the proxy and Prometheus listen on loopback
+# (PROMETHEUS_EXPOSE=true opens Prometheus on 9090 with basic auth).
+EXPOSE 3000
+
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 CMD ["aqua-metrics", "health"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["aqua-metrics", "start"]
