@@ -201,3 +201,35 @@ def test_a_port_in_use_is_reported_before_anything_starts():
         result.stderr.strip()
         == f"aqua-metrics: PROMETHEUS_PORT: 127.0.0.1:{port} is already in use"
     )
+
+
+def test_alert_rules_are_loaded_and_evaluate_cleanly(demo_stack):
+    import json
+    import urllib.request
+
+    import yaml
+
+    expected = {
+        rule["alert"]
+        for group in yaml.safe_load(
+            Path(demo_stack.env["PYTHONPATH"], "rules", "aqua-metrics.rules.yml").read_text()
+        )["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    deadline = time.monotonic() + 30
+    while True:  # "unknown" until a rule's first evaluation
+        with urllib.request.urlopen(
+            f"{demo_stack.prometheus_url}/api/v1/rules", timeout=10
+        ) as response:
+            groups = json.load(response)["data"]["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        if (
+            rules and all(rule["health"] != "unknown" for rule in rules)
+        ) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert {rule["name"] for rule in rules} == expected
+    assert all(rule["health"] == "ok" for rule in rules), [
+        (r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"
+    ]
