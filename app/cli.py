@@ -1,12 +1,14 @@
-"""The `aqua-metrics` command: check, proxy, start and the helpers the stack runs.
+"""The `aqua-metrics` command: check, proxy, start, health, ctl, and the programs the stack runs.
 
-Every subcommand reads the configuration through `load_settings`; a bad setting prints one line
-per problem (`aqua-metrics: SETTING: what is wrong`) and exits 2, never with a traceback.
+Every subcommand gets its configuration from one `load_settings` call in `main`; a bad setting
+prints one line per problem (`aqua-metrics: SETTING: what is wrong`) and exits 2, never with a
+traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -14,8 +16,12 @@ from app import __version__
 from app.credentials import CredentialsError, build_credentials
 from app.oci_config import AuthMode
 from app.settings import ConfigError, Settings, load_settings
+from app.stack.layout import DataLayout
+from app.stack.start import StartError
 
 EXIT_CONFIG = 2
+
+Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def fail(lines: Sequence[str]) -> int:
@@ -36,10 +42,9 @@ def describe(settings: Settings) -> list[str]:
             continue
         extra = ", ".join(f"{k}={v}" for k, v in target.labels.items() if k != "deployment")
         lines.append(f"  {target.name}  {target.url}" + (f"  [{extra}]" if extra else ""))
-    prometheus_host = settings.prometheus.listen_host
     lines += [
         f"proxy: {proxy.host}:{proxy.port}",
-        f"prometheus: {prometheus_host}:{settings.prometheus.port}"
+        f"prometheus: {settings.prometheus.listen_host}:{settings.prometheus.port}"
         + (" (basic auth)" if settings.prometheus.expose else ""),
         f"grafana: port {settings.grafana.port} (GRAFANA_ENABLED={settings.grafana.enabled})",
         f"scrape: every {settings.scrape_interval}, timeout {settings.scrape_timeout}",
@@ -48,51 +53,30 @@ def describe(settings: Settings) -> list[str]:
     return lines
 
 
-def _load() -> Settings | int:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        return fail(exc.problems)
-
-
-def cmd_check(_: argparse.Namespace) -> int:
-    settings = _load()
-    if isinstance(settings, int):
-        return settings
-    if settings.proxy.auth.mode is not AuthMode.INSTANCE_PRINCIPAL:
-        try:
-            build_credentials(settings.proxy.auth)
-        except CredentialsError as exc:
-            return fail([str(exc)])
+def cmd_check(_: argparse.Namespace, settings: Settings) -> int:
+    instance_principal = settings.proxy.auth.mode is AuthMode.INSTANCE_PRINCIPAL
+    if not instance_principal:  # building it needs the instance metadata service
+        build_credentials(settings.proxy.auth)
     print("aqua-metrics: configuration OK")
     for line in describe(settings):
         print(line)
-    if settings.proxy.auth.mode is AuthMode.INSTANCE_PRINCIPAL:
-        print(
-            "note: instance principal credentials are built when the proxy starts (metadata service)"
-        )
+    if instance_principal:
+        print("note: instance principal credentials are built when the proxy starts")
     return 0
 
 
-def cmd_proxy(_: argparse.Namespace) -> int:
-    settings = _load()
-    if isinstance(settings, int):
-        return settings
+def cmd_proxy(_: argparse.Namespace, settings: Settings) -> int:
     from app.logs import configure_logging
 
     configure_logging(settings.proxy.log_level)
-    try:
-        credentials = build_credentials(settings.proxy.auth)
-    except CredentialsError as exc:
-        return fail([str(exc)])
+    credentials = build_credentials(settings.proxy.auth)
 
     import uvicorn
 
     from app.server import create_app
 
-    app = create_app(settings, credentials)
     uvicorn.run(
-        app,
+        create_app(settings, credentials),
         host=settings.proxy.host,
         port=settings.proxy.port,
         log_config=None,
@@ -105,56 +89,42 @@ def cmd_proxy(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_start(_: argparse.Namespace) -> int:
-    settings = _load()
-    if isinstance(settings, int):
-        return settings
-    from app.stack.start import StartError, start
+def cmd_start(_: argparse.Namespace, settings: Settings) -> int:
+    from app.stack.start import start
 
-    try:
-        return start(settings)
-    except (StartError, CredentialsError) as exc:
-        return fail([str(exc)])
+    return start(settings)
 
 
-def cmd_health(_: argparse.Namespace) -> int:
-    settings = _load()
-    if isinstance(settings, int):
-        return settings
+def cmd_health(_: argparse.Namespace, settings: Settings) -> int:
     from app.stack.health import check_components
-    from app.stack.start import StartError, resolve_grafana
+    from app.stack.start import resolve_grafana
 
-    try:
-        grafana_enabled = resolve_grafana(settings) is not None
-    except StartError as exc:
-        return fail([str(exc)])
-    results = check_components(settings, grafana_enabled)
+    results = check_components(settings, resolve_grafana(settings) is not None)
     for result in results:
         print(f"{result.name}: {'ok' if result.ok else 'FAIL'} ({result.detail})")
     return 0 if all(result.ok for result in results) else 1
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_ctl(args: argparse.Namespace, settings: Settings) -> int:
+    """supervisorctl for the running stack (e.g. `aqua-metrics ctl status`), socket found for you."""
+    from app.stack import files
+
+    socket_path = DataLayout(settings.data_dir.resolve()).supervisor_socket
+    env = {**os.environ, "AQUA_SUPERVISOR_SOCKET": str(socket_path)}
+    argv = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(files.supervisord_conf())]
+    os.execve(sys.executable, [*argv, *args.arguments], env)  # noqa: S606
+    return 0  # not reached: exec replaced this process
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Internal: the programs supervisord starts. Not meant to be typed by users."""
-    if args.component == "fatal-listener":
-        from app.stack import fatal_listener
-        from app.stack.layout import DataLayout
-
-        settings = _load()
-        if isinstance(settings, int):
-            return settings
-        fatal_listener.run(DataLayout(settings.data_dir).fatal_marker)
-        return 0
-    settings = _load()
-    if isinstance(settings, int):
-        return settings
-    import os
-
-    from app.stack import components
+    from app.stack import components, fatal_listener
     from app.stack.binaries import find_grafana, find_prometheus
-    from app.stack.layout import DataLayout
 
     layout = DataLayout(settings.data_dir)
+    if args.component == "fatal-listener":
+        fatal_listener.run(layout.fatal_marker)
+        return 0
     if args.component == "prometheus":
         binary = find_prometheus(settings)
         if binary is None:
@@ -170,31 +140,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0  # not reached: exec replaced this process
 
 
-def cmd_ctl(args: argparse.Namespace) -> int:
-    """supervisorctl for the running stack (e.g. `aqua-metrics ctl status`), socket found for you."""
-    settings = _load()
-    if isinstance(settings, int):
-        return settings
-    import os
-
-    from app.stack import files
-    from app.stack.layout import DataLayout
-
-    socket_path = DataLayout(settings.data_dir.resolve()).supervisor_socket
-    env = {**os.environ, "AQUA_SUPERVISOR_SOCKET": str(socket_path)}
-    argv = [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(files.supervisord_conf())]
-    os.execve(sys.executable, [*argv, *args.arguments], env)  # noqa: S606
-    return 0  # not reached
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aqua-metrics",
-        description="Monitor vLLM deployments on OCI AI Quick Actions (signing proxy, Prometheus, Grafana).",
+        description="Monitor vLLM deployments on OCI AI Quick Actions "
+        "(signing proxy, Prometheus, Grafana).",
     )
     parser.add_argument("--version", action="version", version=f"aqua-metrics {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    commands: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
+    commands: dict[str, tuple[str, Handler]] = {
         "check": ("validate the configuration and print what it resolves to", cmd_check),
         "proxy": ("serve the signing proxy", cmd_proxy),
         "start": ("run the whole stack (proxy, Prometheus, Grafana) under supervisord", cmd_start),
@@ -213,7 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
     try:
-        return int(args.handler(args))
+        return int(handler(args, load_settings()))
+    except ConfigError as exc:
+        return fail(exc.problems)
+    except (CredentialsError, StartError) as exc:
+        return fail([str(exc)])
     except KeyboardInterrupt:
         return 130
