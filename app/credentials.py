@@ -96,32 +96,43 @@ class SdkSignerCredentials:
 
 
 class SessionTokenCredentials:
-    """`oci session authenticate` tokens: re-read from disk whenever the CLI rotates the file."""
+    """`oci session authenticate` tokens: token AND session key re-read from disk whenever the CLI
+    rewrites them (`oci session refresh` rewrites the token; a new `authenticate`, both)."""
 
-    def __init__(self, token_file: Path, private_key: Any) -> None:
+    def __init__(self, token_file: Path, key_file: Path, passphrase: str | None) -> None:
         from oci.auth.signers import SecurityTokenSigner
 
         self.mode = AuthMode.SECURITY_TOKEN
         self._signer_class = SecurityTokenSigner
         self._token_file = token_file
-        self._private_key = private_key
+        self._key_file = key_file
+        self._passphrase = passphrase
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None
         self._signer: Any = None
+        self._material: tuple[str, int] | None = None
         self._load()
 
     def _load(self) -> bool:
-        stat = self._token_file.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
+        from oci.signer import load_private_key_from_file
+
+        token_stat, key_stat = self._token_file.stat(), self._key_file.stat()
+        stamp = (token_stat.st_mtime_ns, token_stat.st_size, key_stat.st_mtime_ns, key_stat.st_size)
         if stamp == self._stamp:
             return False
         token = self._token_file.read_text(encoding="utf-8").strip()
         if not token:
             raise CredentialsError(f"security_token_file {self._token_file} is empty")
-        before = self.key_id if self._signer is not None else None
-        self._signer = self._signer_class(token, self._private_key)
-        self._stamp = stamp
-        return self.key_id != before
+        key = _with_key_errors(
+            self._key_file,
+            "security_token profile",
+            lambda: load_private_key_from_file(str(self._key_file), self._passphrase),
+        )
+        material = (token, key.public_key().public_numbers().n)
+        changed = material != self._material
+        self._signer = self._signer_class(token, key)
+        self._stamp, self._material = stamp, material
+        return changed
 
     @property
     def key_id(self) -> str:
@@ -195,10 +206,10 @@ def build_credentials(
         from oci.signer import load_private_key_from_file
 
         key_file, passphrase = auth.key_file, values.get("pass_phrase")
-        key = _with_key_errors(
+        _with_key_errors(
             key_file, setting, lambda: load_private_key_from_file(str(key_file), passphrase)
         )
-        return SessionTokenCredentials(auth.token_file, key)
+        return SessionTokenCredentials(auth.token_file, key_file, passphrase)
     if auth.mode is AuthMode.RESOURCE_PRINCIPAL:
         from oci.auth.signers import get_resource_principals_signer
 

@@ -22,3 +22,5 @@ def configure_logging(level: str = "info") -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # The SDK logs request details at DEBUG; keep it quiet even when we debug.
     logging.getLogger("oci").setLevel(logging.WARNING)
+    # httpx logs every request at INFO ("HTTP Request: GET ..."): one line per scrape.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -104,6 +104,8 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
         lifespan=lifespan,
+        # A trailing-slash redirect would build its Location from the client's Host header.
+        redirect_slashes=False,
     )
 
     @app.get("/targets/{name}/metrics")

@@ -82,9 +82,15 @@ class TokenRefresher:
         return changed
 
     async def refresh_after_refusal(self, signed_with: str) -> bool:
-        """True when a retry is worth it: the token changed since `signed_with` was used."""
+        """True when a retry is worth it: the credentials changed since `signed_with` was used.
+
+        The due-check (file stamps, token expiry) is cheap and always runs; a forced renewal,
+        which may call the network, runs at most once per cooldown for the whole process.
+        """
         async with self._lock:
             if self._credentials.key_id != signed_with:
+                return True
+            if await self.refresh(force=False):
                 return True
             now = time.monotonic()
             if now - self._last_forced < self._cooldown:

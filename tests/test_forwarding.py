@@ -317,6 +317,7 @@ def test_inflight_limit_per_target_answers_503_and_leaves_other_targets_alone(up
         "/targets/a/../b/metrics",
         "/targets/a%2F..%2Fb/metrics",
         "/targets/a/metrics/extra",
+        "/targets/a/metrics/",
         "/targets/a/metrics/../../sd",
         "/targets//metrics",
         "/targets/a",

@@ -96,11 +96,13 @@ def grafana_environment(
         }
     )
     # The admin password applies when Grafana creates its database: the user's, else ours.
-    env.pop("GF_SECURITY_ADMIN_PASSWORD", None)
+    # The Grafana binary only reads GF_<SECTION>_<KEY>; the `<NAME>__FILE` convention belongs to the
+    # official image's entrypoint (run.sh), which we do not use. Grafana itself expands
+    # `$__file{path}` in any value, so the generated password never enters the environment.
+    env.pop("GF_SECURITY_ADMIN_PASSWORD__FILE", None)
     if grafana.admin_password is None:
-        env["GF_SECURITY_ADMIN_PASSWORD__FILE"] = str(layout.grafana_admin_password)
+        env["GF_SECURITY_ADMIN_PASSWORD"] = f"$__file{{{layout.grafana_admin_password}}}"
     else:
-        env.pop("GF_SECURITY_ADMIN_PASSWORD__FILE", None)
         env["GF_SECURITY_ADMIN_PASSWORD"] = grafana.admin_password.value
     return env
 

@@ -64,8 +64,8 @@ def test_grafana_is_air_gapped_private_and_provisioned(tmp_path):
     assert env["AQUA_PROMETHEUS_BASIC_AUTH"] == "false"
     assert env["GF_SOMETHING_ELSE"] == "kept"
     # No password given: ours, from a 0600 file, never admin/admin.
-    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"] == str(layout.grafana_admin_password)
-    assert "GF_SECURITY_ADMIN_PASSWORD" not in env
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == f"$__file{{{layout.grafana_admin_password}}}"
+    assert "GF_SECURITY_ADMIN_PASSWORD__FILE" not in env
 
 
 def test_grafana_anonymous_access_is_viewer_only_and_admin_password_is_the_users(tmp_path):
