@@ -32,5 +32,9 @@ test: deps lint
 demo: deps
 	PATH="$(PROMETHEUS_DIR):$$PATH" DATA_DIR="$${DATA_DIR:-$(DEMO_DATA_DIR)}" $(VENV)/bin/aqua-metrics start
 
+# Benchmarks (docs/performance.md): `make bench`, or `make bench BENCH_ARGS=--quick` (~2 min).
+bench: deps
+	PATH="$(PROMETHEUS_DIR):$$PATH" $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache $(DEMO_DATA_DIR)

@@ -96,12 +96,12 @@ class TargetStates:
 
 
 class Forwarder:
-    """Scrapes targets through one pooled client, bounded per target, with a hard deadline."""
+    """Scrapes targets through pooled clients, bounded per target, with a hard deadline."""
 
     def __init__(
         self,
         *,
-        client: httpx.AsyncClient,
+        clients: dict[str, httpx.AsyncClient],
         auth: httpx.Auth | None,
         metrics: ProxyMetrics,
         upstream_timeout_seconds: float,
@@ -110,7 +110,7 @@ class Forwarder:
         targets: tuple[Target, ...],
         demo: DemoDeployment | None = None,
     ) -> None:
-        self._client = client
+        self._clients = clients
         self._auth = auth
         self._metrics = metrics
         self._timeout = upstream_timeout_seconds
@@ -190,7 +190,8 @@ class Forwarder:
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
     ) -> ScrapeOutcome:
         assert target.url is not None
-        request = self._client.build_request(
+        client = self._clients[target.name]
+        request = client.build_request(
             "GET",
             target.url,
             headers={
@@ -203,7 +204,7 @@ class Forwarder:
             timeout=httpx.Timeout(deadline),
         )
         try:
-            response = await self._client.send(
+            response = await client.send(
                 request, auth=self._auth or httpx.USE_CLIENT_DEFAULT, stream=True
             )
         except httpx.TimeoutException as exc:

@@ -23,7 +23,7 @@ from app.credentials import Credentials
 from app.demo import DemoDeployment
 from app.forwarding import Forwarder
 from app.proxy_metrics import ProxyMetrics, create_proxy_metrics
-from app.settings import Settings
+from app.settings import ProxySettings, Settings
 from app.signing import OciSigningAuth, TokenRefresher
 from app.targets import Target
 
@@ -42,6 +42,36 @@ def service_discovery(settings: Settings) -> list[dict[str, object]]:
         }
         groups.append({"targets": [settings.proxy.advertised_address], "labels": labels})
     return groups
+
+
+def upstream_clients(
+    proxy: ProxySettings, transport: httpx.AsyncBaseTransport | None
+) -> dict[str, httpx.AsyncClient]:
+    """One small connection pool per deployment, sharing one TLS context.
+
+    Deployments usually share one gateway host, so a single pool would grow to one connection
+    per deployment, and httpcore 1.0 walks its whole pool on every request (encode/httpcore#1035):
+    at 100 concurrent scrapes that cost 9 ms of CPU per scrape instead of 1 ms. Separate pools
+    also keep a stuck deployment from occupying connections the others need. A transport given
+    by tests is shared by all targets.
+    """
+    timeout = httpx.Timeout(proxy.upstream_timeout_seconds, connect=proxy.connect_timeout_seconds)
+    limits = httpx.Limits(
+        max_connections=proxy.max_inflight_per_target,
+        max_keepalive_connections=proxy.max_inflight_per_target,
+        keepalive_expiry=30.0,
+    )
+    upstreams = [target for target in proxy.targets if not target.is_demo]
+    if transport is not None:
+        shared = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
+        return {target.name: shared for target in upstreams}
+    verify = httpx.create_ssl_context()
+    return {
+        target.name: httpx.AsyncClient(
+            limits=limits, timeout=timeout, verify=verify, follow_redirects=False
+        )
+        for target in upstreams
+    }
 
 
 def create_app(
@@ -67,19 +97,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(
-            max_connections=max(10, len(targets) * proxy.max_inflight_per_target),
-            max_keepalive_connections=max(10, len(targets)),
-            keepalive_expiry=30.0,
-        )
-        timeout = httpx.Timeout(
-            proxy.upstream_timeout_seconds, connect=proxy.connect_timeout_seconds
-        )
-        async with httpx.AsyncClient(
-            transport=transport, limits=limits, timeout=timeout, follow_redirects=False
-        ) as client:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = upstream_clients(proxy, transport)
+            for client in {id(client): client for client in clients.values()}.values():
+                await stack.enter_async_context(client)
             state["forwarder"] = Forwarder(
-                client=client,
+                clients=clients,
                 auth=auth,
                 metrics=metrics,
                 upstream_timeout_seconds=proxy.upstream_timeout_seconds,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from app.credentials import CredentialsError, build_credentials
+from app.credentials import CredentialsError
 from app.oci_config import AuthMode
 from app.settings import Settings
 from app.stack import files
@@ -80,10 +80,26 @@ def _check_port_free(setting: str, host: str, port: int) -> None:
             raise StartError(f"{setting}: {host}:{port} is already in use") from None
 
 
+def _check_credentials(settings: Settings) -> None:
+    """Load the credentials once, in a short-lived `aqua-metrics check` child.
+
+    Loading them here would keep the OCI SDK (~28 MiB) resident in this process, which only
+    waits on supervisord for the stack's whole life.
+    """
+    if settings.proxy.auth.mode in (AuthMode.INSTANCE_PRINCIPAL, AuthMode.NONE):
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "check"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        lines = [line.removeprefix("aqua-metrics: ") for line in result.stderr.splitlines()]
+        problems = [line for line in lines if line.strip()]
+        raise CredentialsError(problems[-1] if problems else "credentials check failed")
+
+
 def plan_stack(settings: Settings) -> StackPlan:
     """Every check that needs no running process. Raises StartError or CredentialsError."""
-    if settings.proxy.auth.mode is not AuthMode.INSTANCE_PRINCIPAL:
-        build_credentials(settings.proxy.auth)
+    _check_credentials(settings)
     prometheus = find_prometheus(settings)
     if prometheus is None:
         where = settings.prometheus.binary or "PATH"

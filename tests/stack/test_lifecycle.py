@@ -233,3 +233,33 @@ def test_alert_rules_are_loaded_and_evaluate_cleanly(demo_stack):
     assert all(rule["health"] == "ok" for rule in rules), [
         (r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"
     ]
+
+
+def test_unusable_key_stops_start_in_one_line(tmp_path):
+    config = tmp_path / "config"
+    key = tmp_path / "key.pem"
+    key.write_text("-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----\n")
+    config.write_text(
+        "[DEFAULT]\nuser=ocid1.user.oc1..a\nfingerprint=aa:bb\ntenancy=ocid1.tenancy.oc1..b\n"
+        f"region=us-ashburn-1\nkey_file={key}\n"
+    )
+    env = base_environment(
+        {
+            "DATA_DIR": str(short_tmp_dir()),
+            "TARGET": "https://modeldeployment.us-ashburn-1.oci.customer-oci.com/ocid1.datasciencemodeldeployment.oc1.iad.abc",
+            "OCI_CONFIG_FILE": str(config),
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "start"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("aqua-metrics: OCI_CONFIG_PROFILE ([DEFAULT] in ")
+    assert lines[0].endswith("is not a usable private key, or its pass_phrase is wrong")
