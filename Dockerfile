@@ -30,21 +30,43 @@ FROM ${GRAFANA_IMAGE} AS grafana
 # The project in a virtual environment made with the base's own python3, so nothing depends on where
 # the base keeps Python. Runtime dependencies only (no dev extras). The wheel carries
 # supervisord.conf, prometheus.yml, rules/ and grafana/provisioning/ (hatch force-include).
+#
+# The environment is trimmed to what aqua-metrics loads (image/builder/slim.py, docs/image.md): the
+# oci SDK's ~180 service packages, unused dependencies, test suites, debug symbols, pip. A smoke step
+# then builds and uses every auth mode's signer (image/builder/smoke.py), so a module cut by mistake
+# stops the build here.
 FROM ${PYTHON_IMAGE} AS builder
+
+# strip, for the debug symbols of compiled dependencies.
+ARG BINUTILS_VERSION=2.40-2
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends "binutils=${BINUTILS_VERSION}" \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /src
-COPY pyproject.toml README.md supervisord.conf prometheus.yml ./
+# Dependencies first, in a layer of their own that is reused while pyproject.toml is unchanged.
+# --no-compile: bytecode is made later, only for what is kept.
+COPY pyproject.toml ./
+COPY image/builder/slim.py ./image/builder/
+RUN python3 -m venv /opt/aqua-metrics \
+    && python3 image/builder/slim.py requirements pyproject.toml > /tmp/requirements.txt \
+    && /opt/aqua-metrics/bin/pip install --no-cache-dir --no-compile -r /tmp/requirements.txt \
+    && /opt/aqua-metrics/bin/python image/builder/slim.py deps /opt/aqua-metrics
+
+COPY README.md supervisord.conf prometheus.yml ./
 COPY app/ ./app/
 COPY rules/ ./rules/
 COPY grafana/provisioning/ ./grafana/provisioning/
-
-RUN python3 -m venv /opt/aqua-metrics \
-    && /opt/aqua-metrics/bin/pip install --no-cache-dir . \
-    && /opt/aqua-metrics/bin/aqua-metrics --version
+COPY image/builder/smoke.py ./image/builder/
+RUN /opt/aqua-metrics/bin/pip install --no-cache-dir --no-compile --no-deps . \
+    && /opt/aqua-metrics/bin/python image/builder/slim.py final /opt/aqua-metrics \
+    && /opt/aqua-metrics/bin/aqua-metrics --version \
+    && /opt/aqua-metrics/bin/python image/builder/smoke.py
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

@@ -7,7 +7,7 @@ PYTHON ?= python3
 PROMETHEUS_DIR := $(CURDIR)/.cache/prometheus/root/usr/bin
 DEMO_DATA_DIR ?= $(CURDIR)/.demo-data
 
-.PHONY: deps python-deps prometheus lint test demo bench clean
+.PHONY: deps python-deps prometheus lint test demo bench image image-test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ demo: deps
 # Benchmarks (docs/performance.md): `make bench`, or `make bench BENCH_ARGS=--quick` (~2 min).
 bench: deps
 	PATH="$(PROMETHEUS_DIR):$$PATH" $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+# The real Dockerfile, built with buildah against local stand-ins (no Docker engine; needs root).
+image:
+	image/build.sh
+
+image-test: python-deps prometheus
+	PATH="$(PROMETHEUS_DIR):$$PATH" $(VENV)/bin/pytest tests/image
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache $(DEMO_DATA_DIR)

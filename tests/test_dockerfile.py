@@ -1,13 +1,16 @@
-"""The Dockerfile, checked without a Docker engine: hadolint, build context, pins, final stage.
+"""The Dockerfile, checked without building it: hadolint, build context, pins, final stage, trim.
 
-No machine here can build the image, so these tests catch what a build would: a COPY of a path that
-does not exist or that .dockerignore keeps out of the context, a wheel that cannot be built from the
-files the builder stage copies, an unpinned base image, and a final stage that would run as root,
-skip the health check or expose more than Grafana.
+These run in a second anywhere and catch what a build would, with a clearer message: a COPY of a
+path that does not exist or that .dockerignore keeps out of the context, a wheel that cannot be
+built from the files the builder stage copies, an unpinned base image, a final stage that would
+run as root, skip the health check or expose more than Grafana, and an oci module the code uses but
+the builder's trim deletes. tests/image/ builds the real image with buildah and runs it.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import re
 import shlex
@@ -19,6 +22,7 @@ import zipfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -452,3 +456,71 @@ def test_final_stage_environment_names_exist_in_the_code():
         if name in STANDARD_ENV or name.startswith(STANDARD_ENV_PREFIXES):
             continue
         assert f'"{name}"' in app_sources, f"ENV {name} is not a setting the code reads"
+
+
+# --- the trimmed Python environment (image/builder/slim.py) ----------------------------------------
+
+
+def _slim() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("image_slim", ROOT / "image/builder/slim.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def oci_names_used_by_the_code() -> dict[str, str]:
+    """{name under oci: file that uses it} for every `oci.X` the app imports or touches."""
+    used: dict[str, str] = {}
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        where = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[0] != "oci":
+                    continue
+                names = [alias.name for alias in node.names] if len(parts) == 1 else [parts[1]]
+                used.update(dict.fromkeys(names, where))
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    if parts[0] == "oci" and len(parts) > 1:
+                        used[parts[1]] = where
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "oci"
+            ):
+                used[node.attr] = where
+    return used
+
+
+def test_every_oci_module_the_code_uses_survives_the_image_trim():
+    """The builder deletes every folder of the oci SDK not in OCI_KEEP; code that starts using,
+    say, oci.data_science must add it there (the built-image tests would fail too, later)."""
+    keep = _slim().OCI_KEEP
+    spec = importlib.util.find_spec("oci")
+    assert spec is not None and spec.origin, "the oci SDK is not installed in the dev environment"
+    oci_root = Path(spec.origin).parent
+    used = oci_names_used_by_the_code()
+    assert used, "found no use of the oci SDK in app/: is the scan still right?"
+    for name, where in sorted(used.items()):
+        deleted = (oci_root / name).is_dir() and name not in keep
+        assert not deleted, (
+            f"{where} uses oci.{name}, which image/builder/slim.py deletes: add it to OCI_KEEP"
+        )
+
+
+def test_builder_trims_the_environment_and_smoke_tests_every_auth_mode():
+    runs = [ins.args for ins in builder_stage().all("RUN")]
+    text = "\n".join(runs)
+    assert "--no-compile" in text, "install without bytecode; slim.py compiles what is kept"
+    assert "slim.py deps" in text and "slim.py final" in text
+    last = runs[-1]
+    assert last.rstrip().endswith("image/builder/smoke.py"), (
+        "the smoke step must run last in the builder, after every cut"
+    )
+    copied = [c for c in copies(final_stage()) if c.flags.get("from") == "builder"]
+    assert [c.sources for c in copied] == [("/opt/aqua-metrics",)], (
+        "the final stage takes only the virtual environment from the builder"
+    )

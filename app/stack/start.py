@@ -8,6 +8,7 @@ turns into exit code 1 (supervisord itself would exit 0).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shlex
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import BinaryIO
 
 from app.credentials import CredentialsError
 from app.oci_config import AuthMode
@@ -191,13 +193,39 @@ class _Signals:
             self.child.send_signal(signal.SIGTERM)
 
 
+def _relay(source: int, target: BinaryIO) -> None:
+    """Copy one of supervisord's output pipes to our own stdout/stderr until it closes."""
+    with os.fdopen(source, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(65536):
+            with contextlib.suppress(OSError, ValueError):
+                target.write(chunk)
+                target.flush()
+
+
 def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
     """Run supervisord in the foreground until it exits; map a FATAL program to exit 1."""
     if signals.stop_requested:
         return 0
     env = supervisor_environment(plan, os.environ)
     argv = [sys.executable, "-m", "supervisor.supervisord", "-c", str(files.supervisord_conf())]
-    child = subprocess.Popen(argv, env=env, preexec_fn=_die_with_parent)
+    # supervisord reopens /dev/stdout and /dev/stderr for its programs' logs. Our own stdio may be
+    # a pipe the runtime made as root (buildah, rootless runtimes that cannot chown it: EACCES),
+    # or a socket (systemd: ENXIO): give supervisord pipes of our own and relay them.
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    try:
+        child = subprocess.Popen(
+            argv, env=env, preexec_fn=_die_with_parent, stdout=out_write, stderr=err_write
+        )
+    finally:
+        os.close(out_write)
+        os.close(err_write)
+    relays = [
+        threading.Thread(target=_relay, args=(out_read, sys.stdout.buffer), daemon=True),
+        threading.Thread(target=_relay, args=(err_read, sys.stderr.buffer), daemon=True),
+    ]
+    for relay in relays:
+        relay.start()
     signals.child = child
     if signals.stop_requested:  # arrived between the check above and Popen
         child.send_signal(signal.SIGTERM)
@@ -205,6 +233,8 @@ def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
     threading.Thread(target=_announce_ready, args=(plan, child, stop), daemon=True).start()
     code = child.wait()
     stop.set()
+    for relay in relays:
+        relay.join(timeout=5)  # the last lines supervisord and its programs wrote
     marker = plan.layout.fatal_marker
     if marker.exists():
         program = marker.read_text(encoding="utf-8").strip() or "a program"
