@@ -22,12 +22,14 @@ from app import __version__
 from app.credentials import Credentials
 from app.demo import DemoDeployment
 from app.forwarding import Forwarder
+from app.oci_config import AuthMode
 from app.proxy_metrics import ProxyMetrics, create_proxy_metrics
 from app.settings import ProxySettings, Settings
 from app.signing import OciSigningAuth, TokenRefresher
 from app.targets import Target
 
-_TOKEN_MODES = {"resource_principal", "instance_principal", "security_token"}
+# Modes whose tokens expire and are renewed in the background.
+_TOKEN_MODES = {AuthMode.RESOURCE_PRINCIPAL, AuthMode.INSTANCE_PRINCIPAL, AuthMode.SECURITY_TOKEN}
 
 
 def service_discovery(settings: Settings) -> list[dict[str, object]]:
@@ -88,7 +90,7 @@ def create_app(
     sd_body = service_discovery(settings)
     refresher = (
         TokenRefresher(credentials, metrics, check_every_seconds=proxy.token_refresh_check_seconds)
-        if credentials is not None and credentials.mode.value in _TOKEN_MODES
+        if credentials is not None and credentials.mode in _TOKEN_MODES
         else None
     )
     auth = OciSigningAuth(credentials, refresher) if credentials is not None else None

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.binaries import REPO_ROOT, find_binary
+from tests.support.cavage import KeyRegistry
+from tests.support.oci_credentials import ApiKeyCredentials, make_api_key_profile
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +24,17 @@ def prometheus_path() -> Path:
 @pytest.fixture(scope="session")
 def promtool_path() -> Path:
     return find_binary("promtool", "PROMTOOL_BIN")
+
+
+@pytest.fixture(scope="module")
+def registry() -> KeyRegistry:
+    """What a stand-in OCI gateway trusts (tests may override it per function)."""
+    return KeyRegistry()
+
+
+@pytest.fixture(scope="module")
+def api_key(tmp_path_factory, registry) -> ApiKeyCredentials:
+    """An API key profile on disk, trusted by `registry`."""
+    creds = make_api_key_profile(tmp_path_factory.mktemp("oci"))
+    creds.register_with(registry)
+    return creds

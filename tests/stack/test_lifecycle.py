@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.stack import Stack, base_environment, short_tmp_dir
+from tests.support.stack import Stack, base_environment, run_start, short_tmp_dir
 
 pytestmark = pytest.mark.stack
 
@@ -162,14 +160,7 @@ def test_bad_settings_exit_fast_with_one_line_and_nothing_running(settings, expe
     data_dir = short_tmp_dir()
     env = base_environment({"DATA_DIR": str(data_dir), **settings})
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "start"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_start(env, timeout=30)
     assert result.returncode == 2
     assert time.monotonic() - started < 10
     lines = result.stderr.strip().splitlines()
@@ -188,14 +179,7 @@ def test_a_port_in_use_is_reported_before_anything_starts():
         busy.listen()
         port = busy.getsockname()[1]
         env = base_environment({"DATA_DIR": str(short_tmp_dir()), "PROMETHEUS_PORT": str(port)})
-        result = subprocess.run(
-            [sys.executable, "-m", "app", "start"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = run_start(env, timeout=30)
     assert result.returncode == 2
     assert (
         result.stderr.strip()
@@ -250,14 +234,7 @@ def test_unusable_key_stops_start_in_one_line(tmp_path):
             "OCI_CONFIG_FILE": str(config),
         }
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "start"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_start(env, timeout=60)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

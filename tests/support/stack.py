@@ -191,3 +191,15 @@ class Stack:
             self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
+
+
+def run_start(env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`aqua-metrics start` run to completion (for inputs that must make it exit)."""
+    return subprocess.run(
+        [sys.executable, "-m", "app", "start"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
