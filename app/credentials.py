@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from typing import Any, Protocol, TypeVar
 
 from app.oci_config import AuthMode, ResolvedAuth
 
-log = logging.getLogger("aqua_metrics.credentials")
 T = TypeVar("T")
 
 
@@ -64,14 +62,10 @@ def _throwaway_request() -> WireRequest:
     )
 
 
-class SdkSignerCredentials:
-    """Any SDK signer; token-based ones (principals) refresh through the SDK's own API."""
+class _SdkSigning:
+    """Signing through the SDK signer in `_signer` (all credential kinds share this)."""
 
-    def __init__(self, mode: AuthMode, signer: Any, *, token_based: bool) -> None:
-        self.mode = mode
-        self._signer = signer
-        self._token_based = token_based
-        self._lock = threading.Lock()
+    _signer: Any
 
     @property
     def key_id(self) -> str:
@@ -80,6 +74,16 @@ class SdkSignerCredentials:
     def sign(self, request: WireRequest) -> str:
         signed = self._signer.do_request_sign(request, enforce_content_headers=False)
         return str(signed.headers["authorization"])
+
+
+class SdkSignerCredentials(_SdkSigning):
+    """Any SDK signer; token-based ones (principals) refresh through the SDK's own API."""
+
+    def __init__(self, mode: AuthMode, signer: Any, *, token_based: bool) -> None:
+        self.mode = mode
+        self._signer = signer
+        self._token_based = token_based
+        self._lock = threading.Lock()
 
     def refresh(self, *, force: bool) -> bool:
         if not self._token_based:
@@ -95,11 +99,13 @@ class SdkSignerCredentials:
             return self.key_id != before
 
 
-class SessionTokenCredentials:
+class SessionTokenCredentials(_SdkSigning):
     """`oci session authenticate` tokens: token AND session key re-read from disk whenever the CLI
     rewrites them (`oci session refresh` rewrites the token; a new `authenticate`, both)."""
 
-    def __init__(self, token_file: Path, key_file: Path, passphrase: str | None) -> None:
+    def __init__(
+        self, token_file: Path, key_file: Path, passphrase: str | None, *, setting: str
+    ) -> None:
         from oci.auth.signers import SecurityTokenSigner
 
         self.mode = AuthMode.SECURITY_TOKEN
@@ -107,6 +113,7 @@ class SessionTokenCredentials:
         self._token_file = token_file
         self._key_file = key_file
         self._passphrase = passphrase
+        self._setting = setting  # names the profile in error lines
         self._lock = threading.Lock()
         self._stamp: tuple[int, int, int, int] | None = None
         self._signer: Any = None
@@ -122,10 +129,12 @@ class SessionTokenCredentials:
             return False
         token = self._token_file.read_text(encoding="utf-8").strip()
         if not token:
-            raise CredentialsError(f"security_token_file {self._token_file} is empty")
+            raise CredentialsError(
+                f"{self._setting}: security_token_file {self._token_file} is empty"
+            )
         key = _with_key_errors(
             self._key_file,
-            "security_token profile",
+            self._setting,
             lambda: load_private_key_from_file(str(self._key_file), self._passphrase),
         )
         material = (token, key.public_key().public_numbers().n)
@@ -133,14 +142,6 @@ class SessionTokenCredentials:
         self._signer = self._signer_class(token, key)
         self._stamp, self._material = stamp, material
         return changed
-
-    @property
-    def key_id(self) -> str:
-        return str(self._signer.api_key)
-
-    def sign(self, request: WireRequest) -> str:
-        signed = self._signer.do_request_sign(request, enforce_content_headers=False)
-        return str(signed.headers["authorization"])
 
     def refresh(self, *, force: bool) -> bool:
         with self._lock:
@@ -203,13 +204,10 @@ def build_credentials(
     if auth.mode is AuthMode.SECURITY_TOKEN:
         values = _profile_values(auth)
         assert auth.key_file is not None and auth.token_file is not None
-        from oci.signer import load_private_key_from_file
-
-        key_file, passphrase = auth.key_file, values.get("pass_phrase")
-        _with_key_errors(
-            key_file, setting, lambda: load_private_key_from_file(str(key_file), passphrase)
+        # Loads (and so checks) the key and token, reporting problems against the profile.
+        return SessionTokenCredentials(
+            auth.token_file, auth.key_file, values.get("pass_phrase"), setting=setting
         )
-        return SessionTokenCredentials(auth.token_file, key_file, passphrase)
     if auth.mode is AuthMode.RESOURCE_PRINCIPAL:
         from oci.auth.signers import get_resource_principals_signer
 

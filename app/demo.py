@@ -578,6 +578,15 @@ class DemoEngine:
         self.count_http(req.handler, "POST", "2xx", t - req.arrival)
 
 
+def _with_samples(
+    family: GaugeMetricFamily | CounterMetricFamily,
+    samples: Sequence[tuple[Sequence[str], float]],
+) -> Metric:
+    for labels, value in samples:
+        family.add_metric(labels, value)
+    return family
+
+
 class SimulatedServer:
     """Clock handling, locking and exposition shared by the demo and the legacy test fixture.
 
@@ -626,18 +635,12 @@ class SimulatedServer:
     @staticmethod
     def gauge(spec: FamilySpec, samples: Sequence[tuple[Sequence[str], float]]) -> Metric:
         """A gauge family with the given `(label values, value)` samples."""
-        family = GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
-        for labels, value in samples:
-            family.add_metric(labels, value)
-        return family
+        return _with_samples(GaugeMetricFamily(spec.name, spec.help, labels=spec.labels), samples)
 
     @staticmethod
     def counter(spec: FamilySpec, samples: Sequence[tuple[Sequence[str], float]]) -> Metric:
         """A counter family (exposed with the `_total` suffix)."""
-        family = CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
-        for labels, value in samples:
-            family.add_metric(labels, value)
-        return family
+        return _with_samples(CounterMetricFamily(spec.name, spec.help, labels=spec.labels), samples)
 
     @staticmethod
     def histogram(spec: FamilySpec, samples: Sequence[tuple[Sequence[str], Histogram]]) -> Metric:

@@ -268,7 +268,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     retention_time, _ = read.duration("PROMETHEUS_RETENTION_TIME", "15d")
     retention_size = read.text("PROMETHEUS_RETENTION_SIZE", "2GB").upper()
-    if not _SIZE.match(retention_size) or int(_SIZE.match(retention_size).group(1)) == 0:  # type: ignore[union-attr]
+    size = _SIZE.match(retention_size)
+    if size is None or int(size.group(1)) == 0:
         read.problems.append(
             f"PROMETHEUS_RETENTION_SIZE: {retention_size!r} is not a size such as 512MB or 2GB"
         )

@@ -259,6 +259,3 @@ def start(settings: Settings) -> int:
         )
     prepare(plan)
     return run_supervisord(plan, signals)
-
-
-__all__ = ["CredentialsError", "StartError", "start"]
