@@ -108,15 +108,9 @@ ENV AQUA_METRICS_IN_IMAGE=1 \
     PATH=/opt/aqua-metrics/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PROXY_HOST=127.0.0.1 \
-    GF_ANALYTICS_REPORTING_ENABLED=false \
-    GF_ANALYTICS_CHECK_FOR_UPDATES=false \
-    GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES=false \
-    GF_ANALYTICS_FEEDBACK_LINKS_ENABLED=false \
-    GF_NEWS_NEWS_FEED_ENABLED=false \
-    GF_PLUGINS_PREINSTALL_DISABLED=true \
-    GF_SNAPSHOTS_EXTERNAL_ENABLED=false \
-    GF_SECURITY_DISABLE_GRAVATAR=true
+    PROXY_HOST=127.0.0.1
+# Grafana's air-gapped settings (no analytics, update checks, news, gravatar or plugin installs)
+# are set by `aqua-metrics run grafana` (app/stack/components.py) every time it starts Grafana.
 
 USER ${AQUA_UID}:0
 WORKDIR /home/aqua
