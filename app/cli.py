@@ -13,11 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
-from app.credentials import CredentialsError, build_credentials
+from app.credentials import build_credentials
+from app.errors import ConfigError
 from app.oci_config import AuthMode
-from app.settings import ConfigError, Settings, load_settings
+from app.settings import Settings, load_settings
 from app.stack.layout import DataLayout
-from app.stack.start import StartError
 
 EXIT_CONFIG = 2
 
@@ -172,7 +172,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(handler(args, load_settings()))
     except ConfigError as exc:
         return fail(exc.problems)
-    except (CredentialsError, StartError) as exc:
-        return fail([str(exc)])
     except KeyboardInterrupt:
         return 130

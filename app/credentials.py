@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth
 
 T = TypeVar("T")
 
 
-class CredentialsError(Exception):
+class CredentialsError(ConfigError):
     """Credentials could not be built; the message is one line naming the setting (no secrets)."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth, resolve_auth
 from app.targets import Target, TargetError, demo_target, is_loopback_host, parse_targets
 
@@ -22,12 +23,8 @@ _SIZE = re.compile(r"^(\d+)(B|KB|MB|GB|TB|PB|EB)$")
 _BASIC_AUTH_USER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used. `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+class SettingsError(ConfigError):
+    """One or more environment variables are unusable; `problems` lists every one of them."""
 
 
 @dataclass(frozen=True)
@@ -206,7 +203,7 @@ def default_data_dir(environ: Mapping[str, str]) -> str:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Parse and validate the whole configuration; raise ConfigError listing every problem."""
+    """Parse and validate the whole configuration; raise SettingsError listing every problem."""
     env = os.environ if environ is None else environ
     read = _Reader(env)
 
@@ -312,7 +309,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     data_dir = Path(read.text("DATA_DIR", default_data_dir(env))).expanduser()
 
     if read.problems:
-        raise ConfigError(read.problems)
+        raise SettingsError(*read.problems)
     return Settings(
         proxy=proxy,
         prometheus=prometheus,

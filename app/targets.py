@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
+from app.errors import ConfigError
+
 DEMO_TARGET_NAME = "demo"
 
 TARGET_NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
@@ -21,7 +23,7 @@ _DEPLOYMENT_OCID = re.compile(
 _REGION_FROM_HOST = re.compile(r"^modeldeployment\.([a-z0-9-]+)\.", re.I)
 
 
-class TargetError(ValueError):
+class TargetError(ConfigError):
     """A target setting that cannot be used; the message names what is wrong (never a secret)."""
 
 

@@ -25,6 +25,7 @@ from types import FrameType
 from typing import BinaryIO
 
 from app.credentials import CredentialsError
+from app.errors import ConfigError
 from app.oci_config import AuthMode
 from app.settings import Settings
 from app.stack import files
@@ -38,7 +39,7 @@ READY_WAIT_SECONDS = 120
 _PR_SET_PDEATHSIG = 1
 
 
-class StartError(Exception):
+class StartError(ConfigError):
     """A problem found before anything runs; one line naming the setting."""
 
 
