@@ -18,6 +18,7 @@ from app.errors import ConfigError
 from app.oci_config import AuthMode
 from app.settings import Settings, load_settings
 from app.stack.layout import DataLayout
+from app.targets import is_demo_url
 
 EXIT_CONFIG = 2
 
@@ -35,7 +36,7 @@ def describe(settings: Settings) -> list[str]:
     proxy = settings.proxy
     lines = [f"auth: {proxy.auth.describe()}", "targets:"]
     for target in proxy.targets:
-        if target.is_demo:
+        if is_demo_url(target.url):
             lines.append(
                 f"  {target.name}  built-in simulated vLLM deployment (no TARGET or TARGETS set)"
             )

@@ -1,9 +1,11 @@
-"""One scrape of one deployment: a signed GET of its configured URL, answered with honest headers.
+"""One scrape of one deployment: a GET of its configured URL, answered with honest headers.
 
-The upstream URL always comes from the configuration, never from the inbound request. Only the
-headers a scrape needs go upstream (Accept, Accept-Encoding), and only Content-Type and
-Content-Encoding come back, describing the exact bytes relayed. Every failure is mapped here, in
-one place, to a status, a counted kind and a one-line body with a hint.
+Each target has its own client (see `app.upstreams`): a signing one over the network, or the demo
+transport; the forwarder treats them alike. The upstream URL always comes from the configuration,
+never from the inbound request. Only the headers a scrape needs go upstream (Accept,
+Accept-Encoding), and only Content-Type and Content-Encoding come back, describing the exact bytes
+relayed. Every failure is mapped here, in one place, to a status, a counted kind and a one-line
+body with a hint.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from enum import StrEnum
 
 import httpx
 
-from app.demo import DEMO_CONTENT_TYPE, DemoDeployment
 from app.proxy_metrics import ProxyMetrics
+from app.refusal import REFUSAL_BODY_PREFIX_BYTES, is_refused
 from app.targets import Target
 
 log = logging.getLogger("aqua_metrics.forwarding")
 
 USER_AGENT = "aqua-metrics"
-ERROR_SNIPPET_BYTES = 4096
 SCRAPE_TIMEOUT_MARGIN_SECONDS = 0.5
 
 
@@ -102,16 +103,13 @@ class Forwarder:
         self,
         *,
         clients: dict[str, httpx.AsyncClient],
-        auth: httpx.Auth | None,
         metrics: ProxyMetrics,
         upstream_timeout_seconds: float,
         max_response_bytes: int,
         max_inflight_per_target: int,
         targets: tuple[Target, ...],
-        demo: DemoDeployment | None = None,
     ) -> None:
         self._clients = clients
-        self._auth = auth
         self._metrics = metrics
         self._timeout = upstream_timeout_seconds
         self._max_bytes = max_response_bytes
@@ -119,7 +117,6 @@ class Forwarder:
         self._slots = {
             target.name: asyncio.Semaphore(max_inflight_per_target) for target in targets
         }
-        self._demo = demo
         self.states = TargetStates()
 
     def deadline_for(self, scrape_timeout_header: str | None) -> float:
@@ -146,17 +143,9 @@ class Forwarder:
     ) -> ScrapeOutcome:
         started = time.perf_counter()
         try:
-            if target.is_demo:
-                assert self._demo is not None
-                outcome = ScrapeOutcome(
-                    status=200,
-                    body=self._demo.render(),
-                    headers={"content-type": DEMO_CONTENT_TYPE},
-                )
-            else:
-                outcome = await self._scrape_upstream(
-                    target, accept, accept_encoding, self.deadline_for(scrape_timeout_header)
-                )
+            outcome = await self._scrape_upstream(
+                target, accept, accept_encoding, self.deadline_for(scrape_timeout_header)
+            )
         finally:
             self._metrics.scrape_duration.labels(target.name).observe(time.perf_counter() - started)
         if outcome.failure is None:
@@ -189,7 +178,6 @@ class Forwarder:
     async def _fetch(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
     ) -> ScrapeOutcome:
-        assert target.url is not None
         client = self._clients[target.name]
         request = client.build_request(
             "GET",
@@ -204,9 +192,7 @@ class Forwarder:
             timeout=httpx.Timeout(deadline),
         )
         try:
-            response = await client.send(
-                request, auth=self._auth or httpx.USE_CLIENT_DEFAULT, stream=True
-            )
+            response = await client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             kind = (
                 FailureKind.CONNECT
@@ -256,12 +242,12 @@ class Forwarder:
         try:
             async for chunk in response.aiter_raw():
                 snippet += chunk
-                if len(snippet) >= ERROR_SNIPPET_BYTES:
+                if len(snippet) >= REFUSAL_BODY_PREFIX_BYTES:
                     break
         except httpx.TransportError:
             pass
         status = response.status_code
-        refused = status == 401 or (status == 404 and b"NotAuthorizedOrNotFound" in snippet)
+        refused = is_refused(status, snippet[:REFUSAL_BODY_PREFIX_BYTES])
         kind = FailureKind.SIGNATURE_REFUSED if refused else FailureKind.UPSTREAM_STATUS
         return self._failure(target, kind, upstream_status=status)
 

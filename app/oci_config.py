@@ -25,6 +25,17 @@ class AuthMode(StrEnum):
     SECURITY_TOKEN = "security_token"  # noqa: S105 (a mode name, not a secret)
     NONE = "none"
 
+    @property
+    def renews_tokens(self) -> bool:
+        """True for modes whose tokens expire and are renewed (in the background, and once after
+        a refusal); False for API keys and unsigned requests."""
+        return self in _TOKEN_MODES
+
+
+_TOKEN_MODES = frozenset(
+    {AuthMode.RESOURCE_PRINCIPAL, AuthMode.INSTANCE_PRINCIPAL, AuthMode.SECURITY_TOKEN}
+)
+
 
 @dataclass(frozen=True)
 class ResolvedAuth:

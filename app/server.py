@@ -1,9 +1,9 @@
 """The proxy's HTTP surface: fixed routes only, everything else 404.
 
-GET /targets/{name}/metrics  signed scrape of that target's configured URL
+GET /targets/{name}/metrics  scrape of that target's configured URL (signed, unless a demo)
 GET /sd                      Prometheus http_sd: one group per target
 GET /metrics                 the proxy's own metrics
-GET /healthz, /readyz        alive; ready (credentials usable, targets configured)
+GET /healthz, /readyz        alive; ready (credentials usable)
 """
 
 from __future__ import annotations
@@ -20,16 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
 from app.credentials import Credentials
-from app.demo import DemoDeployment
 from app.forwarding import Forwarder
-from app.oci_config import AuthMode
 from app.proxy_metrics import ProxyMetrics, create_proxy_metrics
-from app.settings import ProxySettings, Settings
+from app.settings import Settings
 from app.signing import OciSigningAuth, TokenRefresher
 from app.targets import Target
-
-# Modes whose tokens expire and are renewed in the background.
-_TOKEN_MODES = {AuthMode.RESOURCE_PRINCIPAL, AuthMode.INSTANCE_PRINCIPAL, AuthMode.SECURITY_TOKEN}
+from app.upstreams import upstream_clients
 
 
 def service_discovery(settings: Settings) -> list[dict[str, object]]:
@@ -46,36 +42,6 @@ def service_discovery(settings: Settings) -> list[dict[str, object]]:
     return groups
 
 
-def upstream_clients(
-    proxy: ProxySettings, transport: httpx.AsyncBaseTransport | None
-) -> dict[str, httpx.AsyncClient]:
-    """One small connection pool per deployment, sharing one TLS context.
-
-    Deployments usually share one gateway host, so a single pool would grow to one connection
-    per deployment, and httpcore 1.0 walks its whole pool on every request (encode/httpcore#1035):
-    at 100 concurrent scrapes that cost 9 ms of CPU per scrape instead of 1 ms. Separate pools
-    also keep a stuck deployment from occupying connections the others need. A transport given
-    by tests is shared by all targets.
-    """
-    timeout = httpx.Timeout(proxy.upstream_timeout_seconds, connect=proxy.connect_timeout_seconds)
-    limits = httpx.Limits(
-        max_connections=proxy.max_inflight_per_target,
-        max_keepalive_connections=proxy.max_inflight_per_target,
-        keepalive_expiry=30.0,
-    )
-    upstreams = [target for target in proxy.targets if not target.is_demo]
-    if transport is not None:
-        shared = httpx.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
-        return {target.name: shared for target in upstreams}
-    verify = httpx.create_ssl_context()
-    return {
-        target.name: httpx.AsyncClient(
-            limits=limits, timeout=timeout, verify=verify, follow_redirects=False
-        )
-        for target in upstreams
-    }
-
-
 def create_app(
     settings: Settings,
     credentials: Credentials | None,
@@ -83,36 +49,33 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     metrics: ProxyMetrics | None = None,
 ) -> FastAPI:
-    """Build the proxy app. `transport` lets unit tests put respx or a fixture at the HTTP edge."""
+    """Build the proxy app. `transport` lets unit tests put respx or a fixture at the HTTP edge
+    of the real targets (demo targets always use their own simulation)."""
     proxy = settings.proxy
     metrics = metrics or create_proxy_metrics()
     targets: dict[str, Target] = {target.name: target for target in proxy.targets}
     sd_body = service_discovery(settings)
     refresher = (
         TokenRefresher(credentials, metrics, check_every_seconds=proxy.token_refresh_check_seconds)
-        if credentials is not None and credentials.mode in _TOKEN_MODES
+        if credentials is not None and credentials.mode.renews_tokens
         else None
     )
     auth = OciSigningAuth(credentials, refresher) if credentials is not None else None
-    demo = DemoDeployment() if proxy.demo_mode else None
-    state: dict[str, Forwarder] = {}
+    clients = upstream_clients(proxy, auth, transport)
+    forwarder = Forwarder(
+        clients=clients,
+        metrics=metrics,
+        upstream_timeout_seconds=proxy.upstream_timeout_seconds,
+        max_response_bytes=proxy.max_response_bytes,
+        max_inflight_per_target=proxy.max_inflight_per_target,
+        targets=proxy.targets,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            clients = upstream_clients(proxy, transport)
             for client in {id(client): client for client in clients.values()}.values():
                 await stack.enter_async_context(client)
-            state["forwarder"] = Forwarder(
-                clients=clients,
-                auth=auth,
-                metrics=metrics,
-                upstream_timeout_seconds=proxy.upstream_timeout_seconds,
-                max_response_bytes=proxy.max_response_bytes,
-                max_inflight_per_target=proxy.max_inflight_per_target,
-                targets=proxy.targets,
-                demo=demo,
-            )
             task = asyncio.create_task(refresher.run()) if refresher is not None else None
             try:
                 yield
@@ -138,7 +101,7 @@ def create_app(
         target = targets.get(name)
         if target is None:
             return PlainTextResponse(f"aqua-metrics: no target named {name!r}\n", status_code=404)
-        outcome = await state["forwarder"].scrape(
+        outcome = await forwarder.scrape(
             target,
             accept=request.headers.get("accept"),
             accept_encoding=request.headers.get("accept-encoding"),
@@ -160,15 +123,11 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> Response:
-        problems = []
-        if not targets:
-            problems.append("no targets configured")
-        if "forwarder" not in state:
-            problems.append("not started")
         if refresher is not None and refresher.last_error is not None:
-            problems.append(f"credential refresh failing ({refresher.last_error})")
-        if problems:
-            return PlainTextResponse("not ready: " + "; ".join(problems) + "\n", status_code=503)
+            return PlainTextResponse(
+                f"not ready: credential refresh failing ({refresher.last_error})\n",
+                status_code=503,
+            )
         return PlainTextResponse("ready\n")
 
     app.state.metrics = metrics

@@ -53,10 +53,6 @@ class ProxySettings:
     log_level: str
 
     @property
-    def demo_mode(self) -> bool:
-        return len(self.targets) == 1 and self.targets[0].is_demo
-
-    @property
     def advertised_address(self) -> str:
         """host:port at which Prometheus (same container) reaches the proxy."""
         host = "127.0.0.1" if self.host in {"0.0.0.0", "", "::"} else self.host
@@ -181,8 +177,8 @@ class _Reader:
         return raw, seconds
 
 
-def _is_loopback_url(url: str | None) -> bool:
-    return url is not None and is_loopback_host(urlsplit(url).hostname or "")
+def _is_loopback_url(url: str) -> bool:
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def parse_duration(raw: str) -> float | None:

@@ -1,9 +1,9 @@
 """Signs httpx requests with OCI credentials, and keeps the credentials fresh.
 
 `OciSigningAuth` signs the exact method, Host and raw path+query httpx sends (no `requests`
-round trip, so `%7E` stays `%7E`). When a deployment refuses a request signed with a token that
-has since gone stale, it refreshes once and retries once. `TokenRefresher` renews tokens in the
-background, off the event loop, before they expire.
+round trip, so `%7E` stays `%7E`). When a deployment refuses a request (`app.refusal`) signed with a
+token that has since gone stale, it refreshes once and retries once. `TokenRefresher` renews tokens
+in the background, off the event loop, before they expire.
 """
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ import asyncio
 import email.utils
 import logging
 import time
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 
 from app.credentials import Credentials, WireRequest
 from app.proxy_metrics import ProxyMetrics
+from app.refusal import REFUSAL_BODY_PREFIX_BYTES, is_refused, may_be_refused
 
 log = logging.getLogger("aqua_metrics.signing")
-
-# OCI answers 404 NotAuthorizedOrNotFound (not 401/403) to a refused signature.
-REFUSAL_STATUSES = frozenset({401, 404})
 
 
 def sign_request(credentials: Credentials, request: httpx.Request) -> str:
@@ -106,25 +104,58 @@ class TokenRefresher:
                 await self.refresh(force=False)
 
 
+class _ReplayedStream(httpx.AsyncByteStream):
+    """A response body whose first bytes were already read: yields them, then the rest."""
+
+    def __init__(
+        self, head: bytes, rest: AsyncIterator[bytes], source: httpx.AsyncByteStream
+    ) -> None:
+        self._head = head
+        self._rest = rest
+        self._source = source
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._head:
+            yield self._head
+        async for chunk in self._rest:
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._source.aclose()
+
+
+async def peek_body(response: httpx.Response, limit: int) -> bytes:
+    """The first `limit` bytes (or fewer) of a streamed body; the response stays readable in full."""
+    source = response.stream
+    if not isinstance(source, httpx.AsyncByteStream):
+        return b""
+    chunks = aiter(source)
+    head = b""
+    while len(head) < limit:
+        try:
+            head += await anext(chunks)
+        except StopAsyncIteration:
+            break
+    response.stream = _ReplayedStream(head, chunks, source)
+    return head[:limit]
+
+
 class OciSigningAuth(httpx.Auth):
-    """httpx auth adapter over an SDK signer; one refresh-and-retry on a refused token."""
+    """httpx auth (async clients) over an SDK signer; one refresh-and-retry on a refused token."""
 
     def __init__(self, credentials: Credentials, refresher: TokenRefresher | None) -> None:
         self._credentials = credentials
         self._refresher = refresher
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        sign_request(self._credentials, request)
-        yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         signed_with = sign_request(self._credentials, request)
         response = yield request
-        if self._refresher is None or response.status_code not in REFUSAL_STATUSES:
+        if self._refresher is None or not may_be_refused(response.status_code):
+            return
+        body_start = await peek_body(response, REFUSAL_BODY_PREFIX_BYTES)
+        if not is_refused(response.status_code, body_start):
             return
         if await self._refresher.refresh_after_refusal(signed_with):
             log.info("deployment refused a stale token; retrying once with renewed credentials")

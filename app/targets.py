@@ -1,7 +1,8 @@
 """Scrape targets: what a deployment is called, where its metrics live, and the labels it carries.
 
-Targets are plain data. Service discovery (/sd), the forwarding route and the demo deployment all
-read the same tuple of `Target`s, so a name can only ever map to the one URL the user configured.
+Targets are plain data. Service discovery (/sd) and the forwarding route read the same tuple of
+`Target`s, so a name can only ever map to the one URL the user configured. The built-in demo is a
+target like any other, at a URL under `http://demo.invalid/` that only the demo transport serves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 from app.errors import ConfigError
 
 DEMO_TARGET_NAME = "demo"
+# RFC 6761 reserves .invalid: it never resolves, so a demo URL can never reach a network. Users
+# cannot configure it (see `complete_metrics_url`).
+DEMO_HOST = "demo.invalid"
 
 TARGET_NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?$")
 _NAMED_ENTRY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*(\S.*?)\s*$")
@@ -29,22 +33,25 @@ class TargetError(ConfigError):
 
 @dataclass(frozen=True)
 class Target:
-    """One deployment to scrape. `url` is None only for the built-in demo deployment."""
+    """One deployment to scrape: its name, the URL of its metrics, and its Prometheus labels."""
 
     name: str
-    url: str | None
+    url: str
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
-    @property
-    def is_demo(self) -> bool:
-        return self.url is None
 
-
-def demo_target() -> Target:
-    """The built-in simulated deployment served when no real target is configured."""
+def demo_target(name: str = DEMO_TARGET_NAME) -> Target:
+    """A built-in simulated deployment (served when no real target is configured)."""
     return Target(
-        name=DEMO_TARGET_NAME, url=None, labels={"deployment": DEMO_TARGET_NAME, "demo": "true"}
+        name=name,
+        url=f"http://{DEMO_HOST}/{name}/metrics",
+        labels={"deployment": name, "demo": "true"},
     )
+
+
+def is_demo_url(url: str) -> bool:
+    """True for the URL of a built-in simulated deployment."""
+    return urlsplit(url).hostname == DEMO_HOST
 
 
 def is_loopback_host(host: str) -> bool:
@@ -77,6 +84,8 @@ def complete_metrics_url(raw: str) -> str:
         raise TargetError("URLs must not carry user:password; credentials come from OCI_AUTH")
     if parts.fragment:
         raise TargetError(f"{value!r} has a #fragment, which a metrics URL never needs")
+    if parts.hostname.rstrip(".").rsplit(".", 1)[-1] == "invalid":
+        raise TargetError(f"{value!r} is in the .invalid domain, reserved for the built-in demo")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise TargetError(
             f"{value!r} uses plain http; only https is allowed, except for loopback hosts"

@@ -1,93 +1,45 @@
 """The demo deployment imitates a real vLLM V1 `/metrics` page, and the legacy fixture an older one.
 
-Expected names, types and buckets are literal values from vLLM's source (the reference table of
-the 62 V1 metrics), so a wrong table in app/demo.py fails here rather than in a dashboard.
+The catalogue the demo renders (`app.vllm_catalogue`) is checked against vLLM's own metric
+definitions in tests/data/vllm-metrics.tsv (copied from the project's reference material; see
+tests/data/README.md): names, types, label names, HELP text and bucket boundaries. A wrong entry
+fails here rather than in a dashboard.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import subprocess
 import threading
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.demo import (
-    DEMO_CONTENT_TYPE,
-    MAX_CATCH_UP_S,
-    MAX_NUM_SEQS,
-    V1_BUCKETS,
+from app.demo import DEMO_CONTENT_TYPE, DemoDeployment
+from app.demo.engine import MAX_CATCH_UP_S, MAX_MODEL_LEN, MAX_NUM_SEQS
+from app.vllm_catalogue import (
+    LEGACY_BY_NAME,
+    LEGACY_FAMILIES,
+    V1_BY_NAME,
     V1_FAMILIES,
-    DemoDeployment,
+    build_1_2_5_buckets,
 )
 from tests.support.vllm_payloads import LegacyVllm
 
-# name -> type of all 62 metrics of vLLM's V1 engine (counters without `_total`).
-VLLM_V1_METRICS = {
-    "vllm:num_requests_running": "gauge",
-    "vllm:num_requests_waiting": "gauge",
-    "vllm:num_requests_waiting_by_reason": "gauge",
-    "vllm:engine_sleep_state": "gauge",
-    "vllm:kv_cache_usage_perc": "gauge",
-    "vllm:prefix_cache_queries": "counter",
-    "vllm:prefix_cache_hits": "counter",
-    "vllm:external_prefix_cache_queries": "counter",
-    "vllm:external_prefix_cache_hits": "counter",
-    "vllm:mm_cache_queries": "counter",
-    "vllm:mm_cache_hits": "counter",
-    "vllm:num_preemptions": "counter",
-    "vllm:prompt_tokens": "counter",
-    "vllm:prompt_tokens_by_source": "counter",
-    "vllm:prompt_tokens_cached": "counter",
-    "vllm:generation_tokens": "counter",
-    "vllm:request_success": "counter",
-    "vllm:request_prompt_tokens": "histogram",
-    "vllm:request_generation_tokens": "histogram",
-    "vllm:iteration_tokens_total": "histogram",
-    "vllm:request_max_num_generation_tokens": "histogram",
-    "vllm:request_params_n": "histogram",
-    "vllm:request_params_max_tokens": "histogram",
-    "vllm:time_to_first_token_seconds": "histogram",
-    "vllm:inter_token_latency_seconds": "histogram",
-    "vllm:request_time_per_output_token_seconds": "histogram",
-    "vllm:e2e_request_latency_seconds": "histogram",
-    "vllm:request_queue_time_seconds": "histogram",
-    "vllm:request_inference_time_seconds": "histogram",
-    "vllm:request_prefill_time_seconds": "histogram",
-    "vllm:request_decode_time_seconds": "histogram",
-    "vllm:request_prefill_kv_computed_tokens": "histogram",
-    "vllm:cache_config_info": "gauge",
-    "vllm:corrupted_requests": "counter",
-    "vllm:kv_block_lifetime_seconds": "histogram",
-    "vllm:kv_block_idle_before_evict_seconds": "histogram",
-    "vllm:kv_block_reuse_gap_seconds": "histogram",
-    "vllm:lora_requests_info": "gauge",
-    "vllm:spec_decode_num_drafts": "counter",
-    "vllm:spec_decode_num_draft_tokens": "counter",
-    "vllm:spec_decode_num_accepted_tokens": "counter",
-    "vllm:spec_decode_num_accepted_tokens_per_pos": "counter",
-    "vllm:nixl_xfer_time_seconds": "histogram",
-    "vllm:nixl_post_time_seconds": "histogram",
-    "vllm:nixl_bytes_transferred": "histogram",
-    "vllm:nixl_num_descriptors": "histogram",
-    "vllm:nixl_num_failed_transfers": "counter",
-    "vllm:nixl_num_failed_notifications": "counter",
-    "vllm:nixl_num_kv_expired_reqs": "counter",
-    "vllm:estimated_flops_per_gpu_total": "counter",
-    "vllm:estimated_read_bytes_per_gpu_total": "counter",
-    "vllm:estimated_write_bytes_per_gpu_total": "counter",
-    "vllm:kv_offload_total_bytes": "counter",
-    "vllm:kv_offload_total_time": "counter",
-    "vllm:kv_offload_size": "histogram",
-    "vllm:hf3fs_save_duration_seconds": "histogram",
-    "vllm:hf3fs_load_duration_seconds": "histogram",
-    "vllm:hf3fs_num_failed_save": "counter",
-    "vllm:hf3fs_num_failed_load": "counter",
-    "vllm:websocket_connections_active": "gauge",
-    "vllm:websocket_connections_total": "counter",
-    "vllm:websocket_connection_duration_seconds": "histogram",
-}
+REFERENCE_TSV = Path(__file__).parent / "data" / "vllm-metrics.tsv"
+TOKEN_SERIES = "1-2-5 series up to max_model_len"
+
+
+def vllm_reference() -> dict[str, dict[str, str]]:
+    """vLLM's metric definitions by name (columns: name, type, exposed_as, labels, buckets, ...)."""
+    with REFERENCE_TSV.open(encoding="utf-8", newline="") as handle:
+        return {row["name"]: row for row in csv.DictReader(handle, delimiter="\t")}
+
+
+REFERENCE = vllm_reference()
 
 # What the dashboards, alerts and the demo's promise need; all must be exposed.
 REQUIRED = {
@@ -109,30 +61,6 @@ ABSENT = {
     "vllm:mm_cache_queries", "vllm:corrupted_requests", "vllm:kv_block_lifetime_seconds",
     "vllm:nixl_xfer_time_seconds", "vllm:kv_offload_size", "vllm:websocket_connections_active",
 }  # fmt: skip
-
-# Literal bucket boundaries from vLLM's source, for a few histograms.
-LITERAL_BUCKETS = {
-    "vllm:time_to_first_token_seconds": [
-        0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
-        10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
-    ],
-    "vllm:inter_token_latency_seconds": [
-        0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-        20.0, 40.0, 80.0,
-    ],
-    "vllm:e2e_request_latency_seconds": [
-        0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920,
-        7680,
-    ],
-    "vllm:iteration_tokens_total": [
-        1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
-    ],
-    "vllm:request_params_n": [1, 2, 5, 10, 20],
-    # 1-2-5 series up to max_model_len (8192 in the demo).
-    "vllm:request_prompt_tokens": [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
-}  # fmt: skip
-
-COUNTERS_WITHOUT_TOTAL_SUFFIX_IN_NAME = {"vllm:iteration_tokens_total"}  # a histogram
 
 
 class FakeClock:
@@ -223,19 +151,67 @@ def test_promtool_parses_the_demo_page(promtool_path):
             ), line
 
 
-def test_demo_table_names_are_real_vllm_v1_metrics():
+def test_the_reference_table_is_vllms_v1_engine():
+    assert len(REFERENCE) == 62
+    assert {row["type"] for row in REFERENCE.values()} == {"counter", "gauge", "histogram"}
+
+
+def test_catalogue_names_types_and_help_are_vllms():
     vllm = [f for f in V1_FAMILIES if f.name.startswith("vllm:")]
     for spec in vllm:
-        assert VLLM_V1_METRICS.get(spec.name) == spec.type, spec.name
+        row = REFERENCE.get(spec.name)
+        assert row is not None, f"{spec.name} is not a vLLM V1 metric"
+        assert spec.type == row["type"], spec.name
+        assert spec.exposed_name == row["exposed_as"].removesuffix("_{bucket,sum,count}")
+        # The reference cuts HELP at 200 characters.
+        assert spec.help.startswith(row["help"]) and row["help"], spec.name
     names = {f.name for f in vllm}
     assert names >= REQUIRED
     assert not names & ABSENT
+    # Everything else in the catalogue is the FastAPI instrumentator's, not vLLM's.
+    assert {f.name for f in V1_FAMILIES} - names == {
+        "http_requests",
+        "http_request_duration_seconds",
+    }
 
 
-def test_table_buckets_match_vllm_literals():
-    by_name = {f.name: f for f in V1_FAMILIES}
-    for name, bounds in LITERAL_BUCKETS.items():
-        assert V1_BUCKETS[by_name[name].role] == [float(b) for b in bounds], name
+def test_catalogue_labels_are_vllms():
+    for spec in V1_FAMILIES:
+        row = REFERENCE.get(spec.name)
+        if row is None:
+            continue
+        if spec.name == "vllm:cache_config_info":
+            # "engine + one label per CacheConfig field (block_size, cache_dtype, ...)"
+            listed = row["labels"].split("(", 1)[1].rstrip(")").split(", ")
+            assert spec.labels[0] == "engine"
+            assert {name for name in listed if name != "..."} <= set(spec.labels)
+            continue
+        assert spec.labels == tuple(row["labels"].split(", ")), spec.name
+
+
+def test_catalogue_buckets_are_vllms():
+    for spec in V1_FAMILIES:
+        row = REFERENCE.get(spec.name)
+        if row is None or spec.type != "histogram":
+            continue
+        if row["buckets"] == TOKEN_SERIES:
+            assert spec.token_buckets and not spec.buckets, spec.name
+        else:
+            assert not spec.token_buckets, spec.name
+            assert spec.buckets == tuple(float(b) for b in json.loads(row["buckets"])), spec.name
+
+
+def test_token_buckets_are_a_1_2_5_series_up_to_max_model_len():
+    assert build_1_2_5_buckets(8192) == (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+    assert build_1_2_5_buckets(10_000)[-1] == 10_000
+
+
+def test_legacy_names_are_kept_apart_from_current_vllm():
+    assert len(LEGACY_BY_NAME) == len(LEGACY_FAMILIES)
+    assert not set(LEGACY_BY_NAME) & set(REFERENCE)
+    assert not set(LEGACY_BY_NAME) & set(V1_BY_NAME)
+    for spec in LEGACY_FAMILIES:
+        assert spec.labels == ("model_name",), spec.name  # before the `engine` label (0.8.3)
 
 
 def test_every_family_has_its_type_labels_and_buckets():
@@ -255,7 +231,7 @@ def test_every_family_has_its_type_labels_and_buckets():
                 assert sample.name == parsed_name + "_total"
         if spec.type == "histogram":
             les = [s.labels["le"] for s in fam.samples if s.name.endswith("_bucket")]
-            expected = [float(b) for b in V1_BUCKETS[spec.role]] + [float("inf")]
+            expected = [*spec.bounds(MAX_MODEL_LEN), float("inf")]
             per_series = len(expected)
             assert len(les) % per_series == 0
             assert [float(le) for le in les[:per_series]] == expected, spec.name
@@ -519,37 +495,38 @@ def test_concurrent_renders_are_safe():
 
 # --- legacy vLLM payloads ----------------------------------------------------------------------
 
+# What each older version exposed (types come from the catalogue).
 LEGACY_06 = {
-    "vllm:gpu_cache_usage_perc": "gauge",
-    "vllm:cpu_cache_usage_perc": "gauge",
-    "vllm:num_requests_swapped": "gauge",
-    "vllm:gpu_prefix_cache_hit_rate": "gauge",
-    "vllm:cpu_prefix_cache_hit_rate": "gauge",
-    "vllm:num_requests_running": "gauge",
-    "vllm:num_requests_waiting": "gauge",
-    "vllm:time_per_output_token_seconds": "histogram",
-    "vllm:time_to_first_token_seconds": "histogram",
-    "vllm:e2e_request_latency_seconds": "histogram",
-    "vllm:request_queue_time_seconds": "histogram",
-    "vllm:time_in_queue_requests": "histogram",
-    "vllm:request_prompt_tokens": "histogram",
-    "vllm:request_generation_tokens": "histogram",
-    "vllm:prompt_tokens": "counter",
-    "vllm:generation_tokens": "counter",
-    "vllm:tokens": "counter",
-    "vllm:num_preemptions": "counter",
-    "vllm:request_success": "counter",
-    "vllm:cache_config_info": "gauge",
+    "vllm:gpu_cache_usage_perc",
+    "vllm:cpu_cache_usage_perc",
+    "vllm:num_requests_swapped",
+    "vllm:gpu_prefix_cache_hit_rate",
+    "vllm:cpu_prefix_cache_hit_rate",
+    "vllm:num_requests_running",
+    "vllm:num_requests_waiting",
+    "vllm:time_per_output_token_seconds",
+    "vllm:time_to_first_token_seconds",
+    "vllm:e2e_request_latency_seconds",
+    "vllm:request_queue_time_seconds",
+    "vllm:time_in_queue_requests",
+    "vllm:request_prompt_tokens",
+    "vllm:request_generation_tokens",
+    "vllm:prompt_tokens",
+    "vllm:generation_tokens",
+    "vllm:tokens",
+    "vllm:num_preemptions",
+    "vllm:request_success",
+    "vllm:cache_config_info",
 }
 LEGACY_08 = {
-    "vllm:gpu_cache_usage_perc": "gauge",
-    "vllm:gpu_prefix_cache_queries": "counter",
-    "vllm:gpu_prefix_cache_hits": "counter",
-    "vllm:time_per_output_token_seconds": "histogram",
-    "vllm:num_requests_running": "gauge",
-    "vllm:num_requests_waiting": "gauge",
-    "vllm:request_success": "counter",
-    "vllm:e2e_request_latency_seconds": "histogram",
+    "vllm:gpu_cache_usage_perc",
+    "vllm:gpu_prefix_cache_queries",
+    "vllm:gpu_prefix_cache_hits",
+    "vllm:time_per_output_token_seconds",
+    "vllm:num_requests_running",
+    "vllm:num_requests_waiting",
+    "vllm:request_success",
+    "vllm:e2e_request_latency_seconds",
 }
 CURRENT_ONLY = {
     "vllm:kv_cache_usage_perc",
@@ -575,9 +552,9 @@ def test_legacy_payload_has_old_names_and_no_engine_label(version, expected):
         last = parse(legacy.render())
         for name in ("vllm:num_requests_running", "vllm:gpu_cache_usage_perc"):
             gauges[name].add(value(last, name))
-    for name, kind in expected.items():
+    for name in expected:
         assert name in last, name
-        assert last[name].type == kind, name
+        assert last[name].type == (LEGACY_BY_NAME.get(name) or V1_BY_NAME[name]).type, name
     assert not CURRENT_ONLY & set(last)
     for fam in last.values():
         for sample in fam.samples:

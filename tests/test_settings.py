@@ -4,6 +4,7 @@ import pytest
 
 from app.oci_config import AuthMode
 from app.settings import ConfigError, load_settings, parse_duration
+from app.targets import demo_target
 
 LOCAL = "http://127.0.0.1:8000/metrics"
 
@@ -16,7 +17,8 @@ def problems(env):
 
 def test_defaults_serve_the_demo_on_loopback(tmp_path):
     settings = load_settings({"DATA_DIR": str(tmp_path)})
-    assert settings.proxy.demo_mode
+    assert settings.proxy.targets == (demo_target(),)
+    assert settings.proxy.targets[0].url == "http://demo.invalid/demo/metrics"
     assert settings.proxy.host == "127.0.0.1" and settings.proxy.port == 8080
     assert settings.prometheus.listen_host == "127.0.0.1" and settings.prometheus.port == 9090
     assert settings.grafana.port == 3000 and not settings.grafana.anonymous_viewer

@@ -1,7 +1,8 @@
 """`/metrics` payloads of OLDER vLLM versions, for testing that dashboards and rules cope with them.
 
-`LegacyVllm` runs the demo's engine simulation (`app.demo.DemoEngine`) and renders it with the
-names, labels and buckets of an older vLLM. No family carries the `engine` label (added in 0.8.3).
+`LegacyVllm` runs the demo's engine simulation (`app.demo.engine.DemoEngine`) and renders it with
+the names, labels and buckets of an older vLLM. No family carries the `engine` label (added in
+0.8.3). Names current vLLM no longer exposes come from `app.vllm_catalogue.LEGACY_FAMILIES`.
 
 version="0.6" (default): the V0 engine of vLLM 0.6.4-0.6.6 (vllm/engine/metrics.py at the time):
   gauges   num_requests_running/_waiting/_swapped, gpu_cache_usage_perc, cpu_cache_usage_perc,
@@ -28,21 +29,16 @@ version="0.8": the early V1 engine of vLLM 0.8.0-0.8.2, before the `engine` labe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.core import Metric
 
-from app.demo import (
-    BLOCK_SIZE,
-    NUM_GPU_BLOCKS,
-    V1_BUCKETS,
-    FamilySpec,
-    Histogram,
-    SimulatedServer,
-)
+from app.demo.engine import BLOCK_SIZE, NUM_GPU_BLOCKS, Histogram
+from app.demo.exposition import V1_BUCKETS, SimulatedServer
+from app.vllm_catalogue import LEGACY_BY_NAME, V1_BY_NAME, FamilySpec
 
 _LATENCY_V0 = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0]
-V0_BUCKETS: dict[str, list[float]] = {
+V0_BUCKETS: dict[str, Sequence[float]] = {
     **V1_BUCKETS,
     "ttft": [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
              7.5, 10.0],
@@ -60,8 +56,12 @@ NUM_CPU_BLOCKS = 2048  # --swap-space 4 GiB at 128 KiB per token.
 _M = ("model_name",)
 
 
-def _hist(name: str, help_text: str, role: str) -> FamilySpec:
-    return FamilySpec(name, "histogram", _M, help_text, role)
+# A histogram family and the engine role (see app.demo.exposition) that feeds it.
+Hist = tuple[FamilySpec, str]
+
+
+def _hist(name: str, help_text: str, role: str) -> Hist:
+    return FamilySpec(name, "histogram", _M, help_text), role
 
 
 _REQUEST_HISTOGRAMS = (
@@ -95,34 +95,16 @@ _ITERATION = _hist(
 _TTFT = _hist(
     "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", "ttft"
 )
-_TPOT = _hist(
-    "vllm:time_per_output_token_seconds", "Histogram of time per output token in seconds.", "itl"
-)
-_IN_QUEUE = _hist(
-    "vllm:time_in_queue_requests",
-    "Histogram of time the request spent in the queue in seconds.",
-    "queue",
-)
+_TPOT = (LEGACY_BY_NAME["vllm:time_per_output_token_seconds"], "itl")
+_IN_QUEUE = (LEGACY_BY_NAME["vllm:time_in_queue_requests"], "queue")
 _SUCCESS = FamilySpec(
     "vllm:request_success",
     "counter",
     (*_M, "finished_reason"),
     "Count of successfully processed requests.",
 )
-_HTTP_REQUESTS = FamilySpec(
-    "http_requests",
-    "counter",
-    ("handler", "method", "status"),
-    "Total number of requests by method, status and handler.",
-)
-_HTTP_DURATION = FamilySpec(
-    "http_request_duration_seconds",
-    "histogram",
-    ("handler", "method"),
-    "Latency with only few buckets by handler. Made to be only used if "
-    "aggregation by handler is important.",
-    "http_duration",
-)
+_HTTP_REQUESTS = V1_BY_NAME["http_requests"]
+_HTTP_DURATION = V1_BY_NAME["http_request_duration_seconds"]
 _CACHE_CONFIG = {
     "block_size": str(BLOCK_SIZE), "cache_dtype": "auto", "cpu_offload_gb": "0",
     "enable_prefix_caching": "True", "gpu_memory_utilization": "0.9",
@@ -131,11 +113,15 @@ _CACHE_CONFIG = {
 }  # fmt: skip
 
 
-def _gauge(name: str, help_text: str) -> FamilySpec:
-    return FamilySpec(name, "gauge", _M, help_text)
+def _gauge(name: str, help_text: str | None) -> FamilySpec:
+    """A gauge of an older version; `None` help: a name current vLLM dropped (catalogue entry)."""
+    return LEGACY_BY_NAME[name] if help_text is None else FamilySpec(name, "gauge", _M, help_text)
 
 
-def _counter(name: str, help_text: str) -> FamilySpec:
+def _counter(name: str, help_text: str | None) -> FamilySpec:
+    """A counter of an older version; `None` help: a name current vLLM dropped (catalogue entry)."""
+    if help_text is None:
+        return LEGACY_BY_NAME[name]
     return FamilySpec(name, "counter", _M, help_text)
 
 
@@ -176,13 +162,11 @@ class LegacyVllm(SimulatedServer):
              len(engine.running)),
             ("vllm:num_requests_waiting", "Number of requests waiting to be processed.",
              len(engine.waiting) - len(swapped)),
-            ("vllm:num_requests_swapped", "Number of requests swapped to CPU.", len(swapped)),
-            ("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.",
-             engine.kv_usage),
-            ("vllm:cpu_cache_usage_perc", "CPU KV-cache usage. 1 means 100 percent usage.",
-             min(1.0, swapped_blocks / NUM_CPU_BLOCKS)),
-            ("vllm:cpu_prefix_cache_hit_rate", "CPU prefix cache block hit rate.", 0.0),
-            ("vllm:gpu_prefix_cache_hit_rate", "GPU prefix cache block hit rate.", hit_rate),
+            ("vllm:num_requests_swapped", None, len(swapped)),
+            ("vllm:gpu_cache_usage_perc", None, engine.kv_usage),
+            ("vllm:cpu_cache_usage_perc", None, min(1.0, swapped_blocks / NUM_CPU_BLOCKS)),
+            ("vllm:cpu_prefix_cache_hit_rate", None, 0.0),
+            ("vllm:gpu_prefix_cache_hit_rate", None, hit_rate),
         )  # fmt: skip
         for name, help_text, value in gauges:
             yield self.gauge(_gauge(name, help_text), [(m, value)])
@@ -192,13 +176,19 @@ class LegacyVllm(SimulatedServer):
             ("vllm:prompt_tokens", "Number of prefill tokens processed.", engine.prompt_tokens),
             ("vllm:generation_tokens", "Number of generation tokens processed.",
              engine.generation_tokens),
-            ("vllm:tokens", "Number of prefill plus generation tokens processed.",
-             engine.prompt_tokens + engine.generation_tokens),
+            ("vllm:tokens", None, engine.prompt_tokens + engine.generation_tokens),
         )  # fmt: skip
         for name, help_text, value in counters:
             yield self.counter(_counter(name, help_text), [(m, value)])
-        for spec in (_ITERATION, _TTFT, _TPOT, *_REQUEST_HISTOGRAMS, _IN_QUEUE, *_TOKEN_HISTOGRAMS):
-            yield self._histogram(spec)
+        for entry in (
+            _ITERATION,
+            _TTFT,
+            _TPOT,
+            *_REQUEST_HISTOGRAMS,
+            _IN_QUEUE,
+            *_TOKEN_HISTOGRAMS,
+        ):
+            yield self._histogram(entry)
         yield self.counter(_SUCCESS, [([*m, reason], engine.finished[reason])
                                       for reason in ("stop", "length")])  # fmt: skip
 
@@ -209,18 +199,13 @@ class LegacyVllm(SimulatedServer):
              len(engine.running)),
             ("vllm:num_requests_waiting", "Number of requests waiting to be processed.",
              len(engine.waiting)),
-            ("vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.",
-             engine.kv_usage),
+            ("vllm:gpu_cache_usage_perc", None, engine.kv_usage),
         )  # fmt: skip
         for name, help_text, value in gauges:
             yield self.gauge(_gauge(name, help_text), [(m, value)])
         counters = (
-            ("vllm:gpu_prefix_cache_queries",
-             "GPU prefix cache queries, in terms of number of queried blocks.",
-             engine.prefix_queries // BLOCK_SIZE),
-            ("vllm:gpu_prefix_cache_hits",
-             "GPU prefix cache hits, in terms of number of cached blocks.",
-             engine.prefix_hits // BLOCK_SIZE),
+            ("vllm:gpu_prefix_cache_queries", None, engine.prefix_queries // BLOCK_SIZE),
+            ("vllm:gpu_prefix_cache_hits", None, engine.prefix_hits // BLOCK_SIZE),
             ("vllm:num_preemptions", "Cumulative number of preemption from the engine.",
              engine.preemptions),
             ("vllm:prompt_tokens", "Number of prefill tokens processed.", engine.prompt_tokens),
@@ -230,14 +215,15 @@ class LegacyVllm(SimulatedServer):
         for name, help_text, value in counters:
             yield self.counter(_counter(name, help_text), [(m, value)])
         yield self.counter(_SUCCESS, [([*m, r], n) for r, n in engine.finished.items()])
-        for spec in (*_TOKEN_HISTOGRAMS[:2], _ITERATION, *_TOKEN_HISTOGRAMS[2:], _TTFT, _TPOT,
+        for entry in (*_TOKEN_HISTOGRAMS[:2], _ITERATION, *_TOKEN_HISTOGRAMS[2:], _TTFT, _TPOT,
                      *_REQUEST_HISTOGRAMS):  # fmt: skip
-            yield self._histogram(spec)
+            yield self._histogram(entry)
         config = {k: v for k, v in _CACHE_CONFIG.items() if k != "swap_space_bytes"}
         yield self.gauge(FamilySpec("vllm:cache_config_info", "gauge", tuple(config),
                                     "Information of the LLMEngine CacheConfig"),
                          [(list(config.values()), 1.0)])  # fmt: skip
 
-    def _histogram(self, spec: FamilySpec) -> Metric:
-        hist: Histogram = self.engine.hist[spec.role or ""]
+    def _histogram(self, entry: Hist) -> Metric:
+        spec, role = entry
+        hist: Histogram = self.engine.hist[role]
         return self.histogram(spec, [([self.model_name], hist)])

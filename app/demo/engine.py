@@ -1,46 +1,25 @@
-"""Built-in demo deployment: a simulated vLLM server rendered as a real vLLM `/metrics` page.
+"""A cheap discrete-time model of one vLLM engine and its HTTP front end (the demo's dynamics).
 
-The demo lets the whole stack (proxy, Prometheus, Grafana dashboards and alert rules) run without an
-OCI tenancy or a GPU. `DemoDeployment.render()` returns the Prometheus text exposition (0.0.4) of
-the current vLLM V1 engine: the real metric names, types, label names (`model_name`, `engine`,
-`finished_reason`, `reason`, `source`) and bucket boundaries, plus the `http_requests_total` /
-`http_request_duration_seconds` families that vLLM's prometheus-fastapi-instrumentator exposes.
+1-second ticks, per-request bookkeeping, no per-token loops: a load that rises and falls over a
+10-minute cycle plus random bursts, an FCFS scheduler bounded by `max_num_seqs` and by a paged KV
+cache, chunked prefill that slows decoding, recompute preemptions when the KV cache is full,
+prefix-cache hits, client aborts and a small rate of HTTP errors. Histograms are fed from the same
+events as the counters, so e.g. the e2e latency count equals the number of finished requests.
 
-Behind the page runs a cheap discrete-time model of one vLLM engine (1-second ticks, per-request
-bookkeeping, no per-token loops): a load that rises and falls over a 10-minute cycle plus random
-bursts, an FCFS scheduler bounded by `max_num_seqs` and by a paged KV cache, chunked prefill that
-slows decoding, recompute preemptions when the KV cache is full, prefix-cache hits, client aborts
-and a small rate of HTTP errors. Histograms are fed from the same events as the counters, so e.g.
-`e2e_request_latency_seconds_count` equals the sum of `request_success_total`.
-
-Optional vLLM features are deliberately absent, as on a plain text-model deployment: speculative
-decoding, LoRA (`lora_requests_info`), KV connectors (external prefix cache, NIXL, offload, HF3FS),
-multi-modal cache, sleep mode (`engine_sleep_state`), NaN checks (`corrupted_requests`), sampled KV
-block metrics, MFU estimates and realtime WebSocket metrics. Those families only exist in vLLM when
-the feature is enabled, so dashboards must already cope with their absence.
+The engine knows nothing about metric names: it keeps counters, gauges and histograms keyed by a
+role (`ttft`, `e2e`, ...), and a renderer (see `app.demo.exposition`) maps them onto the families
+of the vLLM version it imitates, with that version's bucket boundaries.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import threading
-import time
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
 from prometheus_client.utils import floatToGoString
-
-DEMO_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # --- Engine configuration: a Llama-3.1-8B on a 24 GB GPU (A10-class) with --max-model-len 8192. ---
 MAX_MODEL_LEN = 8192
@@ -58,146 +37,6 @@ LOAD_CYCLE_S = 600.0
 FINISHED_REASONS = ("stop", "length", "abort")
 HANDLER_CHAT = "/v1/chat/completions"
 HANDLER_COMPLETIONS = "/v1/completions"
-
-
-def build_1_2_5_buckets(max_value: int) -> list[float]:
-    """vLLM's `build_1_2_5_buckets`: 1, 2, 5, 10, 20, 50, ... up to `max_value` (token histograms)."""
-    buckets: list[float] = []
-    exponent = 0
-    while True:
-        for mantissa in (1, 2, 5):
-            value = mantissa * 10**exponent
-            if value > max_value:
-                return buckets
-            buckets.append(float(value))
-        exponent += 1
-
-
-_TOKEN_BUCKETS = build_1_2_5_buckets(MAX_MODEL_LEN)
-_REQUEST_LATENCY_BUCKETS = [
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
-    120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
-]  # fmt: skip
-_TOKEN_LATENCY_BUCKETS = [
-    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0,
-]  # fmt: skip
-_TTFT_BUCKETS = [
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
-]  # fmt: skip
-_ITERATION_BUCKETS = [
-    1.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0,
-]  # fmt: skip
-
-# Bucket boundaries of the vLLM V1 histograms, by simulation role (the engine observes roles; each
-# renderer chooses the boundaries of the vLLM version it imitates).
-V1_BUCKETS: dict[str, list[float]] = {
-    "ttft": _TTFT_BUCKETS,
-    "itl": _TOKEN_LATENCY_BUCKETS,
-    "tpot": _TOKEN_LATENCY_BUCKETS,
-    "e2e": _REQUEST_LATENCY_BUCKETS,
-    "queue": _REQUEST_LATENCY_BUCKETS,
-    "inference": _REQUEST_LATENCY_BUCKETS,
-    "prefill": _REQUEST_LATENCY_BUCKETS,
-    "decode": _REQUEST_LATENCY_BUCKETS,
-    "prompt_tokens": _TOKEN_BUCKETS,
-    "generation_tokens": _TOKEN_BUCKETS,
-    "max_num_generation_tokens": _TOKEN_BUCKETS,
-    "params_max_tokens": _TOKEN_BUCKETS,
-    "params_n": [1.0, 2.0, 5.0, 10.0, 20.0],
-    "iteration_tokens": _ITERATION_BUCKETS,
-    "prefill_kv_computed_tokens": _TOKEN_BUCKETS,
-    # prometheus-fastapi-instrumentator's default "lowr" buckets for http_request_duration_seconds.
-    "http_duration": [0.1, 0.5, 1.0],
-}
-
-
-@dataclass(frozen=True)
-class FamilySpec:
-    """One exposed metric family: its name as registered (counters without `_total`, which the
-    exposition appends), type, label names, HELP text, and the simulation role of a histogram."""
-
-    name: str
-    type: str
-    labels: tuple[str, ...]
-    help: str
-    role: str | None = None
-
-
-_ML = ("model_name", "engine")
-
-# The vLLM V1 families the demo exposes, in vLLM's registration order. Tests derive their
-# expectations from this table and cross-check it against literal values from vLLM's source.
-V1_FAMILIES: tuple[FamilySpec, ...] = (
-    FamilySpec("vllm:num_requests_running", "gauge", _ML,
-               "Number of requests in model execution batches."),
-    FamilySpec("vllm:num_requests_waiting", "gauge", _ML,
-               "Number of requests waiting to be processed."),
-    FamilySpec("vllm:num_requests_waiting_by_reason", "gauge", (*_ML, "reason"),
-               "Number of waiting requests by reason. Reason labels: 'capacity' = waiting for "
-               "scheduling capacity; 'deferred' = deferred by transient constraints (LoRA budget, "
-               "KV transfer, blocked status). Sum of all reasons equals num_requests_waiting."),
-    FamilySpec("vllm:kv_cache_usage_perc", "gauge", _ML,
-               "KV-cache usage. 1 means 100 percent usage."),
-    FamilySpec("vllm:prefix_cache_queries", "counter", _ML,
-               "Prefix cache queries, in terms of number of queried tokens."),
-    FamilySpec("vllm:prefix_cache_hits", "counter", _ML,
-               "Prefix cache hits, in terms of number of cached tokens."),
-    FamilySpec("vllm:num_preemptions", "counter", _ML,
-               "Cumulative number of preemption from the engine."),
-    FamilySpec("vllm:prompt_tokens", "counter", _ML, "Number of prefill tokens processed."),
-    FamilySpec("vllm:prompt_tokens_by_source", "counter", (*_ML, "source"),
-               "Number of prompt tokens by source."),
-    FamilySpec("vllm:prompt_tokens_cached", "counter", _ML,
-               "Number of cached prompt tokens (local + external)."),
-    FamilySpec("vllm:generation_tokens", "counter", _ML,
-               "Number of generation tokens processed."),
-    FamilySpec("vllm:request_success", "counter", (*_ML, "finished_reason"),
-               "Count of successfully processed requests."),
-    FamilySpec("vllm:request_prompt_tokens", "histogram", _ML,
-               "Number of prefill tokens processed.", "prompt_tokens"),
-    FamilySpec("vllm:request_generation_tokens", "histogram", _ML,
-               "Number of generation tokens processed.", "generation_tokens"),
-    FamilySpec("vllm:iteration_tokens_total", "histogram", _ML,
-               "Histogram of number of tokens per engine_step.", "iteration_tokens"),
-    FamilySpec("vllm:request_max_num_generation_tokens", "histogram", _ML,
-               "Histogram of maximum number of requested generation tokens.",
-               "max_num_generation_tokens"),
-    FamilySpec("vllm:request_params_n", "histogram", _ML,
-               "Histogram of the n request parameter.", "params_n"),
-    FamilySpec("vllm:request_params_max_tokens", "histogram", _ML,
-               "Histogram of the max_tokens request parameter.", "params_max_tokens"),
-    FamilySpec("vllm:time_to_first_token_seconds", "histogram", _ML,
-               "Histogram of time to first token in seconds.", "ttft"),
-    FamilySpec("vllm:inter_token_latency_seconds", "histogram", _ML,
-               "Histogram of inter-token latency in seconds.", "itl"),
-    FamilySpec("vllm:request_time_per_output_token_seconds", "histogram", _ML,
-               "Histogram of time_per_output_token_seconds per request.", "tpot"),
-    FamilySpec("vllm:e2e_request_latency_seconds", "histogram", _ML,
-               "Histogram of e2e request latency in seconds.", "e2e"),
-    FamilySpec("vllm:request_queue_time_seconds", "histogram", _ML,
-               "Histogram of time spent in WAITING phase for request.", "queue"),
-    FamilySpec("vllm:request_inference_time_seconds", "histogram", _ML,
-               "Histogram of time spent in RUNNING phase for request.", "inference"),
-    FamilySpec("vllm:request_prefill_time_seconds", "histogram", _ML,
-               "Histogram of time spent in PREFILL phase for request.", "prefill"),
-    FamilySpec("vllm:request_decode_time_seconds", "histogram", _ML,
-               "Histogram of time spent in DECODE phase for request.", "decode"),
-    FamilySpec("vllm:request_prefill_kv_computed_tokens", "histogram", _ML,
-               "Histogram of new KV tokens computed during prefill (excluding cached tokens).",
-               "prefill_kv_computed_tokens"),
-    FamilySpec("vllm:cache_config_info", "gauge", ("engine", "block_size", "cache_dtype",
-               "enable_prefix_caching", "gpu_memory_utilization", "num_cpu_blocks",
-               "num_gpu_blocks", "num_gpu_blocks_override", "prefix_caching_hash_algo",
-               "sliding_window", "swap_space"),
-               "Information of the LLMEngine CacheConfig"),
-    FamilySpec("http_requests", "counter", ("handler", "method", "status"),
-               "Total number of requests by method, status and handler."),
-    FamilySpec("http_request_duration_seconds", "histogram", ("handler", "method"),
-               "Latency with only few buckets by handler. Made to be only used if aggregation by "
-               "handler is important.", "http_duration"),
-)  # fmt: skip
 
 
 class Histogram:
@@ -267,7 +106,7 @@ class DemoEngine:
 
     `advance_to(t)` runs whole 1-second ticks up to simulated time `t`. State is public so that
     renderers for different vLLM versions can map it onto their metric names; histograms are keyed
-    by role (see `V1_BUCKETS`) and bucketed with the boundaries given at construction.
+    by role (see `app.demo.exposition.V1_BUCKETS`) and bucketed with the boundaries given at construction.
     """
 
     def __init__(self, rng: random.Random, buckets: Mapping[str, Sequence[float]]) -> None:
@@ -576,135 +415,3 @@ class DemoEngine:
         hist["params_max_tokens"].observe(req.max_tokens)
         hist["prefill_kv_computed_tokens"].observe(req.prompt - req.cached)
         self.count_http(req.handler, "POST", "2xx", t - req.arrival)
-
-
-def _with_samples(
-    family: GaugeMetricFamily | CounterMetricFamily,
-    samples: Sequence[tuple[Sequence[str], float]],
-) -> Metric:
-    for labels, value in samples:
-        family.add_metric(labels, value)
-    return family
-
-
-class SimulatedServer:
-    """Clock handling, locking and exposition shared by the demo and the legacy test fixture.
-
-    Subclasses implement `_families()`, reading `self.engine` (already advanced, lock held).
-    """
-
-    def __init__(
-        self,
-        model_name: str,
-        buckets: Mapping[str, Sequence[float]],
-        seed: int | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self.model_name = model_name
-        rng = random.Random(seed)  # noqa: S311 - a simulation, not cryptography
-        self.engine = DemoEngine(rng, buckets)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._origin = clock() - WARMUP_S
-        self.engine.advance_to(WARMUP_S)
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(self)  # type: ignore[arg-type]  # duck-typed Collector
-
-    def render(self) -> bytes:
-        """Advance the simulation to `clock()` and return the exposition text (format 0.0.4)."""
-        with self._lock:
-            target = self._clock() - self._origin
-            lag = target - self.engine.now
-            if lag > MAX_CATCH_UP_S:  # Skip a long gap rather than replaying it tick by tick.
-                self._origin += lag - MAX_CATCH_UP_S
-                target -= lag - MAX_CATCH_UP_S
-            self.engine.advance_to(target)
-            text = generate_latest(self._registry)
-            self.engine.count_http("/metrics", "GET", "2xx", 0.002 + 0.002 * len(text) / 1e5)
-            return text
-
-    def collect(self) -> Iterator[Metric]:
-        """prometheus_client Collector protocol: called by `generate_latest` under the lock."""
-        yield from self._families()
-
-    def _families(self) -> Iterator[Metric]:
-        raise NotImplementedError
-
-    # Helpers for subclasses.
-
-    @staticmethod
-    def gauge(spec: FamilySpec, samples: Sequence[tuple[Sequence[str], float]]) -> Metric:
-        """A gauge family with the given `(label values, value)` samples."""
-        return _with_samples(GaugeMetricFamily(spec.name, spec.help, labels=spec.labels), samples)
-
-    @staticmethod
-    def counter(spec: FamilySpec, samples: Sequence[tuple[Sequence[str], float]]) -> Metric:
-        """A counter family (exposed with the `_total` suffix)."""
-        return _with_samples(CounterMetricFamily(spec.name, spec.help, labels=spec.labels), samples)
-
-    @staticmethod
-    def histogram(spec: FamilySpec, samples: Sequence[tuple[Sequence[str], Histogram]]) -> Metric:
-        """A histogram family with `_bucket`, `_sum` and `_count` samples."""
-        family = HistogramMetricFamily(spec.name, spec.help, labels=spec.labels)
-        for labels, hist in samples:
-            family.add_metric(labels, hist.cumulative(), hist.sum)
-        return family
-
-    def http_families(self, requests: FamilySpec, duration: FamilySpec) -> Iterator[Metric]:
-        """`http_requests_total` and `http_request_duration_seconds` (no model label)."""
-        engine = self.engine
-        yield self.counter(requests, [(list(key), value) for key, value in engine.http.items()])
-        yield self.histogram(duration, [(list(k), h) for k, h in engine.http_duration.items()])
-
-
-class DemoDeployment(SimulatedServer):
-    """A simulated vLLM (V1 engine) deployment whose `render()` is its `/metrics` page."""
-
-    def __init__(
-        self,
-        model_name: str = "demo/Llama-3.1-8B-Instruct",
-        *,
-        seed: int | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(model_name, V1_BUCKETS, seed, clock)
-
-    def _families(self) -> Iterator[Metric]:
-        engine = self.engine
-        ml = [self.model_name, "0"]
-        spec = {s.name: s for s in V1_FAMILIES}
-        waiting = len(engine.waiting)
-        scalars: dict[str, float] = {
-            "vllm:num_requests_running": len(engine.running),
-            "vllm:num_requests_waiting": waiting,
-            "vllm:kv_cache_usage_perc": engine.kv_usage,
-            "vllm:prefix_cache_queries": engine.prefix_queries,
-            "vllm:prefix_cache_hits": engine.prefix_hits,
-            "vllm:num_preemptions": engine.preemptions,
-            "vllm:prompt_tokens": engine.prompt_tokens,
-            "vllm:prompt_tokens_cached": engine.prompt_tokens_cached,
-            "vllm:generation_tokens": engine.generation_tokens,
-        }
-        by_source = {
-            "local_compute": engine.prompt_tokens - engine.prompt_tokens_cached,
-            "local_cache_hit": engine.prompt_tokens_cached,
-            "external_kv_transfer": 0,
-        }
-        for fam in V1_FAMILIES:
-            name = fam.name
-            if name in scalars:
-                make = self.gauge if fam.type == "gauge" else self.counter
-                yield make(fam, [(ml, scalars[name])])
-            elif name == "vllm:num_requests_waiting_by_reason":
-                yield self.gauge(fam, [([*ml, "capacity"], waiting), ([*ml, "deferred"], 0)])
-            elif name == "vllm:prompt_tokens_by_source":
-                yield self.counter(fam, [([*ml, src], n) for src, n in by_source.items()])
-            elif name == "vllm:request_success":
-                yield self.counter(fam, [([*ml, r], n) for r, n in engine.finished.items()])
-            elif name == "vllm:cache_config_info":
-                values = ["0", str(BLOCK_SIZE), "auto", "True", "0.9", "0",
-                          str(NUM_GPU_BLOCKS), "None", "sha256", "None", "4"]  # fmt: skip
-                yield self.gauge(fam, [(values, 1.0)])
-            elif fam.role is not None and name.startswith("vllm:"):
-                yield self.histogram(fam, [(ml, engine.hist[fam.role])])
-        yield from self.http_families(spec["http_requests"], spec["http_request_duration_seconds"])

@@ -1,0 +1,15 @@
+"""Built-in demo deployments: simulated vLLM servers, reached through an httpx transport.
+
+The demo lets the whole stack (proxy, Prometheus, Grafana dashboards and alert rules) run without
+an OCI tenancy or a GPU. Modules:
+
+- `app.demo.engine`: the simulation, a discrete-time model of one vLLM engine (no metric names);
+- `app.demo.exposition`: renders an engine as a vLLM `/metrics` page, using the families of
+  `app.vllm_catalogue` (the one copy of vLLM's metric names, types, labels and buckets);
+- `app.demo.transport`: `DemoTransport`, which answers a demo target's URL with that page.
+"""
+
+from app.demo.exposition import DEMO_CONTENT_TYPE, DemoDeployment
+from app.demo.transport import DemoTransport, demo_transports
+
+__all__ = ["DEMO_CONTENT_TYPE", "DemoDeployment", "DemoTransport", "demo_transports"]
