@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
-from app.credentials import build_credentials
+from app.credentials import CredentialsError, build_credentials, credentials_problem
 from app.errors import ConfigError
 from app.oci_config import AuthMode
 from app.settings import Settings, load_settings
@@ -55,9 +55,10 @@ def describe(settings: Settings) -> list[str]:
 
 
 def cmd_check(_: argparse.Namespace, settings: Settings) -> int:
+    problem = credentials_problem(settings.proxy.auth)
+    if problem is not None:
+        raise CredentialsError(problem)
     instance_principal = settings.proxy.auth.mode is AuthMode.INSTANCE_PRINCIPAL
-    if not instance_principal:  # building it needs the instance metadata service
-        build_credentials(settings.proxy.auth)
     print("aqua-metrics: configuration OK")
     for line in describe(settings):
         print(line)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from app.errors import ConfigError
-from app.oci_config import AuthMode, ResolvedAuth
+from app.oci_config import ApiKeyProfile, AuthMode, ResolvedAuth, SessionTokenProfile
 
 T = TypeVar("T")
 
@@ -80,14 +80,13 @@ class _SdkSigning:
 class SdkSignerCredentials(_SdkSigning):
     """Any SDK signer; token-based ones (principals) refresh through the SDK's own API."""
 
-    def __init__(self, mode: AuthMode, signer: Any, *, token_based: bool) -> None:
+    def __init__(self, mode: AuthMode, signer: Any) -> None:
         self.mode = mode
         self._signer = signer
-        self._token_based = token_based
         self._lock = threading.Lock()
 
     def refresh(self, *, force: bool) -> bool:
-        if not self._token_based:
+        if not self.mode.renews_tokens:
             return False
         with self._lock:
             before = self.key_id
@@ -165,13 +164,33 @@ def _with_key_errors(path: Path, setting: str, build: Callable[[], T]) -> T:
         raise CredentialsError(f"{setting}: cannot read key_file {path} ({exc.strerror})") from None
 
 
-def _profile_values(auth: ResolvedAuth) -> dict[str, str]:
-    import configparser
+def _from_profile(auth: ResolvedAuth) -> Credentials:
+    """api_key or security_token credentials from the profile values resolved in app.oci_config."""
+    key = auth.profile_key
+    if isinstance(key, ApiKeyProfile):
+        from oci.signer import Signer
 
-    parser = configparser.ConfigParser(interpolation=None)
-    assert auth.config_file is not None and auth.profile is not None
-    parser.read(auth.config_file, encoding="utf-8")
-    return dict(parser[auth.profile])
+        signer = _with_key_errors(
+            key.key_file,
+            key.setting,
+            lambda: Signer(
+                tenancy=key.tenancy,
+                user=key.user,
+                fingerprint=key.fingerprint,
+                private_key_file_location=str(key.key_file),
+                pass_phrase=key.pass_phrase,
+            ),
+        )
+        return SdkSignerCredentials(AuthMode.API_KEY, signer)
+    if isinstance(key, SessionTokenProfile):
+        # Loads (and so checks) the key and token, reporting problems against the profile.
+        return SessionTokenCredentials(
+            key.token_file, key.key_file, key.pass_phrase, setting=key.setting
+        )
+    raise CredentialsError(
+        f"OCI_CONFIG_PROFILE: no usable {auth.mode.value} profile was resolved "
+        "(run `aqua-metrics check`)"
+    )
 
 
 def build_credentials(
@@ -184,31 +203,8 @@ def build_credentials(
     """
     if auth.mode is AuthMode.NONE:
         return None
-    setting = f"OCI_CONFIG_PROFILE ([{auth.profile}] in {auth.config_file})"
-    if auth.mode is AuthMode.API_KEY:
-        from oci.signer import Signer
-
-        values = _profile_values(auth)
-        assert auth.key_file is not None
-        signer = _with_key_errors(
-            auth.key_file,
-            setting,
-            lambda: Signer(
-                tenancy=values["tenancy"],
-                user=values["user"],
-                fingerprint=values["fingerprint"],
-                private_key_file_location=str(auth.key_file),
-                pass_phrase=values.get("pass_phrase"),
-            ),
-        )
-        return SdkSignerCredentials(AuthMode.API_KEY, signer, token_based=False)
-    if auth.mode is AuthMode.SECURITY_TOKEN:
-        values = _profile_values(auth)
-        assert auth.key_file is not None and auth.token_file is not None
-        # Loads (and so checks) the key and token, reporting problems against the profile.
-        return SessionTokenCredentials(
-            auth.token_file, auth.key_file, values.get("pass_phrase"), setting=setting
-        )
+    if auth.mode in (AuthMode.API_KEY, AuthMode.SECURITY_TOKEN):
+        return _from_profile(auth)
     if auth.mode is AuthMode.RESOURCE_PRINCIPAL:
         from oci.auth.signers import get_resource_principals_signer
 
@@ -219,7 +215,7 @@ def build_credentials(
                 f"OCI_AUTH: resource principal signer could not be built ({type(exc).__name__}); "
                 "check the OCI_RESOURCE_PRINCIPAL_* environment of this container"
             ) from None
-        return SdkSignerCredentials(AuthMode.RESOURCE_PRINCIPAL, signer, token_based=True)
+        return SdkSignerCredentials(AuthMode.RESOURCE_PRINCIPAL, signer)
     if auth.mode is AuthMode.INSTANCE_PRINCIPAL:
         from oci.auth.signers import InstancePrincipalsSecurityTokenSigner
 
@@ -234,5 +230,21 @@ def build_credentials(
                 f"OCI_AUTH: instance principal signer could not be built ({type(exc).__name__}); "
                 "this must run on an OCI instance in a dynamic group (metadata service unreachable?)"
             ) from None
-        return SdkSignerCredentials(AuthMode.INSTANCE_PRINCIPAL, signer, token_based=True)
+        return SdkSignerCredentials(AuthMode.INSTANCE_PRINCIPAL, signer)
     raise CredentialsError(f"OCI_AUTH: cannot build credentials for mode {auth.mode.value}")
+
+
+def credentials_problem(auth: ResolvedAuth) -> str | None:
+    """Build the credentials once to check them: None when they load, else the one-line problem.
+
+    Instance principal credentials are not built here (they need the instance metadata service).
+    """
+    if auth.mode is AuthMode.INSTANCE_PRINCIPAL:
+        return None
+    try:
+        build_credentials(auth)
+    except CredentialsError as exc:
+        return str(exc)
+    except Exception as exc:  # the SDK raises many types; report the kind, never the values
+        return f"OCI_AUTH: {auth.mode.value} credentials could not be loaded ({type(exc).__name__})"
+    return None

@@ -1,7 +1,9 @@
 """Which OCI credentials to use: resolves OCI_AUTH against the environment and the config file.
 
 This only inspects files and variables (cheap, no key parsing, no network), so `check` can report
-every problem at once. Building the signer from the result is `app.credentials`' job.
+every problem at once. The config profile is read here, once: its values travel in the result
+(`ApiKeyProfile`, `SessionTokenProfile`), and building the signer from them is `app.credentials`'
+job.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import configparser
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -38,15 +40,49 @@ _TOKEN_MODES = frozenset(
 
 
 @dataclass(frozen=True)
+class ProfileKey:
+    """What a config profile names for signing: the key file and its pass phrase (never shown)."""
+
+    config_file: Path
+    profile: str
+    key_file: Path
+    pass_phrase: str | None = field(repr=False)
+
+    @property
+    def setting(self) -> str:
+        """How error lines name this profile."""
+        return f"OCI_CONFIG_PROFILE ([{self.profile}] in {self.config_file})"
+
+
+@dataclass(frozen=True)
+class ApiKeyProfile(ProfileKey):
+    """An API-key profile: the user, tenancy and key fingerprint that form the key id."""
+
+    user: str
+    tenancy: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class SessionTokenProfile(ProfileKey):
+    """An `oci session authenticate` profile: a session key plus the token file the CLI rewrites."""
+
+    token_file: Path
+
+
+@dataclass(frozen=True)
 class ResolvedAuth:
-    """The auth mode in force and where its material lives (paths only, never contents)."""
+    """The auth mode in force and where its material lives (paths and ids, never key contents).
+
+    `profile_key` is set exactly when the mode is api_key or security_token and resolution found
+    no problem; `federation_endpoint` only for instance_principal.
+    """
 
     mode: AuthMode
     requested: AuthMode
     config_file: Path | None = None
     profile: str | None = None
-    key_file: Path | None = None
-    token_file: Path | None = None
+    profile_key: ApiKeyProfile | SessionTokenProfile | None = None
     federation_endpoint: str | None = None
 
     def describe(self) -> str:
@@ -120,20 +156,33 @@ def _from_profile(
         return ResolvedAuth(
             mode=mode, requested=requested, config_file=config_file, profile=profile
         )
+    resolved = ResolvedAuth(
+        mode=mode, requested=requested, config_file=config_file, profile=profile
+    )
     key_file = _readable_file(values["key_file"], config_file, setting, "key_file", problems)
-    token_file = None
+    pass_phrase = values.get("pass_phrase") or None
     if mode is AuthMode.SECURITY_TOKEN:
         token_file = _readable_file(
             values["security_token_file"], config_file, setting, "security_token_file", problems
         )
-    return ResolvedAuth(
-        mode=mode,
-        requested=requested,
-        config_file=config_file,
-        profile=profile,
-        key_file=key_file,
-        token_file=token_file,
-    )
+        if key_file is None or token_file is None:
+            return resolved
+        key: ApiKeyProfile | SessionTokenProfile = SessionTokenProfile(
+            config_file, profile, key_file, pass_phrase, token_file=token_file
+        )
+    else:
+        if key_file is None:
+            return resolved
+        key = ApiKeyProfile(
+            config_file,
+            profile,
+            key_file,
+            pass_phrase,
+            user=values["user"],
+            tenancy=values["tenancy"],
+            fingerprint=values["fingerprint"],
+        )
+    return replace(resolved, profile_key=key)
 
 
 def resolve_auth(

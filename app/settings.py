@@ -62,6 +62,14 @@ class ProxySettings:
 
 
 @dataclass(frozen=True)
+class BasicAuthLogin:
+    """The basic-auth login that guards an exposed Prometheus."""
+
+    user: str
+    password: Secret
+
+
+@dataclass(frozen=True)
 class PrometheusSettings:
     port: int
     expose: bool
@@ -74,6 +82,14 @@ class PrometheusSettings:
     @property
     def listen_host(self) -> str:
         return "0.0.0.0" if self.expose else "127.0.0.1"
+
+    @property
+    def login(self) -> BasicAuthLogin | None:
+        """The login guarding Prometheus when it is exposed (`load_settings` requires the
+        password then); None when it listens on loopback only."""
+        if not self.expose or self.basic_auth_password is None:
+            return None
+        return BasicAuthLogin(self.basic_auth_user, self.basic_auth_password)
 
 
 @dataclass(frozen=True)

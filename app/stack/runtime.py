@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from app.settings import Settings
+from app.settings import BasicAuthLogin, Settings, SettingsError
 from app.stack import files
 from app.stack.layout import DataLayout
 
@@ -89,19 +89,25 @@ def render_web_config(settings: Settings) -> dict[str, Any]:
     """Prometheus --web.config.file: basic auth with a bcrypt hash, used when it is exposed."""
     import bcrypt
 
-    password = settings.prometheus.basic_auth_password
-    assert password is not None  # load_settings requires it when Prometheus is exposed
-    hashed = bcrypt.hashpw(password.value.encode(), bcrypt.gensalt(rounds=10)).decode()
-    return {"basic_auth_users": {settings.prometheus.basic_auth_user: hashed}}
+    login = _exposed_login(settings)
+    hashed = bcrypt.hashpw(login.password.value.encode(), bcrypt.gensalt(rounds=10)).decode()
+    return {"basic_auth_users": {login.user: hashed}}
+
+
+def _exposed_login(settings: Settings) -> BasicAuthLogin:
+    login = settings.prometheus.login
+    if login is None:
+        raise SettingsError(
+            "PROMETHEUS_EXPOSE: an exposed Prometheus needs PROMETHEUS_BASIC_AUTH_PASSWORD"
+        )
+    return login
 
 
 def write_runtime_files(settings: Settings, layout: DataLayout, *, grafana_enabled: bool) -> None:
     prometheus_config = render_prometheus_config(settings, layout, grafana_enabled=grafana_enabled)
     write_private(layout.prometheus_config, yaml.safe_dump(prometheus_config, sort_keys=False))
     if settings.prometheus.expose:
-        password = settings.prometheus.basic_auth_password
-        assert password is not None
-        write_private(layout.prometheus_password, password.value + "\n")
+        write_private(layout.prometheus_password, _exposed_login(settings).password.value + "\n")
         write_private(layout.prometheus_web_config, yaml.safe_dump(render_web_config(settings)))
     else:
         layout.prometheus_web_config.unlink(missing_ok=True)

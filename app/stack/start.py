@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import multiprocessing
 import os
 import shlex
 import signal
@@ -20,13 +21,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
 from app.credentials import CredentialsError
 from app.errors import ConfigError
-from app.oci_config import AuthMode
+from app.oci_config import AuthMode, ResolvedAuth
 from app.settings import Settings
 from app.stack import files
 from app.stack.binaries import GrafanaInstall, find_grafana, find_prometheus
@@ -84,20 +86,40 @@ def _check_port_free(setting: str, host: str, port: int) -> None:
 
 
 def _check_credentials(settings: Settings) -> None:
-    """Load the credentials once, in a short-lived `aqua-metrics check` child.
+    """Load the credentials once, in a short-lived forked child that sends back the problem found.
 
     Loading them here would keep the OCI SDK (~28 MiB) resident in this process, which only
-    waits on supervisord for the stack's whole life.
+    waits on supervisord for the stack's whole life. The child answers through a pipe with
+    `credentials_problem`'s result (None or one line), never through its output.
     """
-    if settings.proxy.auth.mode in (AuthMode.INSTANCE_PRINCIPAL, AuthMode.NONE):
+    auth = settings.proxy.auth
+    if auth.mode in (AuthMode.INSTANCE_PRINCIPAL, AuthMode.NONE):
         return
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "check"], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        lines = [line.removeprefix("aqua-metrics: ") for line in result.stderr.splitlines()]
-        problems = [line for line in lines if line.strip()]
-        raise CredentialsError(problems[-1] if problems else "credentials check failed")
+    context = multiprocessing.get_context("fork")  # no threads run yet; the child needs no import
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_report_credentials, args=(auth, sender), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        problem = receiver.recv()
+    except EOFError:
+        child.join()
+        problem = (
+            f"OCI_AUTH: the credentials check stopped unexpectedly (exit code {child.exitcode})"
+        )
+    finally:
+        receiver.close()
+    child.join()
+    if problem is not None:
+        raise CredentialsError(problem)
+
+
+def _report_credentials(auth: ResolvedAuth, sender: Connection) -> None:
+    """Runs in the child: send `credentials_problem(auth)` to the parent."""
+    from app.credentials import credentials_problem
+
+    with sender:
+        sender.send(credentials_problem(auth))
 
 
 def plan_stack(settings: Settings) -> StackPlan:
