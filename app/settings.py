@@ -109,9 +109,7 @@ class Settings:
     grafana: GrafanaSettings
     data_dir: Path
     scrape_interval: str
-    scrape_interval_seconds: float
     scrape_timeout: str
-    scrape_timeout_seconds: float
 
 
 class _Reader:
@@ -328,7 +326,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         grafana=grafana,
         data_dir=data_dir,
         scrape_interval=scrape_interval,
-        scrape_interval_seconds=interval_seconds,
         scrape_timeout=scrape_timeout,
-        scrape_timeout_seconds=timeout_seconds,
     )

@@ -172,3 +172,36 @@ def test_version_and_help():
     result = run_cli("--help")
     for command in ("check", "proxy", "start", "health", "ctl"):
         assert command in result.stdout
+
+
+CHECK_IN_CHILD = """
+import sys
+from app.errors import ConfigError
+from app.settings import load_settings
+from app.stack.start import plan_stack
+try:
+    plan_stack(load_settings())
+except ConfigError as exc:
+    print(repr(exc.problems))
+print("oci loaded here" if "oci" in sys.modules else "oci not loaded here")
+"""
+
+
+def test_start_learns_about_bad_credentials_from_a_child_without_loading_the_sdk(tmp_path):
+    config = write_api_key_profile(tmp_path, passphrase="right-one")
+    config.write_text(config.read_text().replace("pass_phrase=right-one", "pass_phrase=wrong"))
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK_IN_CHILD],
+        env=base_environment({"TARGET": MD_URL, "OCI_CONFIG_FILE": str(config)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    problems, where = result.stdout.strip().splitlines()
+    assert problems.startswith("['OCI_CONFIG_PROFILE ([DEFAULT] in ")
+    assert problems.endswith("is not a usable private key, or its pass_phrase is wrong']")
+    assert where == "oci not loaded here"
+    assert "right-one" not in result.stdout + result.stderr
+    assert result.stderr == ""

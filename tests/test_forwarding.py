@@ -7,6 +7,7 @@ raises, so every test here also proves nothing else is contacted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 from contextlib import asynccontextmanager
 
@@ -14,8 +15,11 @@ import httpx
 import pytest
 import respx
 
+from app.demo import DemoDeployment, DemoTransport
 from app.server import create_app
 from app.settings import load_settings
+from app.targets import demo_target
+from app.upstreams import upstream_clients
 
 UPSTREAM = "http://127.0.0.1:9/metrics"
 OTHER = "http://127.0.0.1:10/metrics"
@@ -401,3 +405,91 @@ def test_own_metrics_include_process_metrics_and_no_created_series(upstream):
     assert "process_resident_memory_bytes" in text
     assert 'aqua_proxy_scrape_duration_seconds_count{deployment="a"} 1.0' in text
     assert "_created" not in text
+
+
+# --- the demo: a target like any other, served by its transport ---------------------------------
+
+
+@asynccontextmanager
+async def demo_proxy(**env):
+    settings = load_settings({"OCI_AUTH": "none", **env})
+    app = create_app(settings, None)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
+            yield client
+
+
+def test_demo_is_scraped_through_the_forwarder_and_never_the_network(upstream):
+    # `upstream` mocks every network transport with no route: any request would raise.
+    async def go():
+        async with demo_proxy() as client:
+            response = await client.get("/targets/demo/metrics")
+            return response, (await client.get("/metrics")).text, (await client.get("/sd")).json()
+
+    response, own, sd = asyncio.run(go())
+    assert response.status_code == 200
+    assert response.headers["content-type"] == EXPOSITION
+    assert b'vllm:num_requests_running{engine="0",model_name="demo/Llama-3.1-8B-Instruct"}' in (
+        response.content
+    )
+    assert not upstream.calls
+    # The same accounting as a real deployment's scrape.
+    assert (
+        metric_value(own, 'aqua_proxy_upstream_responses_total{code="200",deployment="demo"}') == 1
+    )
+    assert 'aqua_proxy_scrape_duration_seconds_count{deployment="demo"} 1.0' in own
+    assert [group["labels"] for group in sd] == [
+        {
+            "__metrics_path__": "/targets/demo/metrics",
+            "__scrape_interval__": "15s",
+            "__scrape_timeout__": "10s",
+            "deployment": "demo",
+            "demo": "true",
+        }
+    ]
+
+
+def test_demo_failures_take_the_same_path_as_real_ones(upstream):
+    async def go():
+        async with demo_proxy(MAX_RESPONSE_BYTES="1024") as client:
+            response = await client.get("/targets/demo/metrics")
+            return response, (await client.get("/metrics")).text
+
+    response, own = asyncio.run(go())
+    assert response.status_code == 502 and "MAX_RESPONSE_BYTES (1024 bytes)" in response.text
+    assert (
+        metric_value(own, 'aqua_proxy_scrape_failures_total{deployment="demo",kind="oversized"}')
+        == 1
+    )
+
+
+def test_demo_transport_serves_only_its_own_url():
+    demo = DemoTransport("http://demo.invalid/demo/metrics", DemoDeployment(seed=1))
+
+    async def go():
+        async with httpx.AsyncClient(transport=demo) as client:
+            ok = await client.get("http://demo.invalid/demo/metrics")
+            other_path = await client.get("http://demo.invalid/other/metrics")
+            post = await client.post("http://demo.invalid/demo/metrics")
+            with pytest.raises(httpx.ConnectError):
+                await client.get("http://127.0.0.1:9/demo/metrics")
+            return ok, other_path, post
+
+    ok, other_path, post = asyncio.run(go())
+    assert ok.status_code == 200 and b"vllm:kv_cache_usage_perc" in ok.content
+    assert other_path.status_code == 404 and post.status_code == 405
+    assert other_path.json() == {"detail": "Not Found"}
+
+
+def test_demo_clients_never_sign_and_network_clients_do():
+    settings = load_settings({"TARGETS": f"a={UPSTREAM}", "OCI_AUTH": "none"})
+    proxy_settings = dataclasses.replace(
+        settings.proxy, targets=(demo_target(), *settings.proxy.targets)
+    )
+    auth = httpx.BasicAuth("never", "used")  # stands in for the signing auth
+    clients = upstream_clients(proxy_settings, auth)
+    assert clients["demo"].auth is None
+    assert isinstance(clients["demo"]._transport, DemoTransport)
+    assert clients["a"].auth is auth
+    assert not isinstance(clients["a"]._transport, DemoTransport)

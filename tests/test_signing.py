@@ -13,10 +13,15 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+import respx
 
-from app.credentials import build_credentials
+from app.credentials import WireRequest, build_credentials
+from app.oci_config import AuthMode
+from app.proxy_metrics import create_proxy_metrics
+from app.refusal import is_refused, may_be_refused
 from app.server import create_app
 from app.settings import load_settings
+from app.signing import OciSigningAuth, TokenRefresher
 from tests.support.cavage import KeyRegistry
 from tests.support.instance_principal import InstancePrincipalStandIn
 from tests.support.oci_credentials import (
@@ -283,3 +288,86 @@ def test_refresh_is_rate_limited_after_repeated_refusals(tmp_path, registry, iss
         # The token never changes, so no retry happens at all: one request per scrape.
         assert len(upstream.requests) == 5
         assert time.monotonic() - started < 5
+
+
+# --- the refusal classifier and the one retry ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "refused"),
+    [
+        (401, b"", True),
+        (404, b'{"code":"NotAuthorizedOrNotFound","message":"Authorization failed"}', True),
+        (404, b'{"detail":"Not Found"}', False),
+        (403, b'{"code":"NotAuthorizedOrNotFound"}', False),
+        (500, b"", False),
+        (200, b"NotAuthorizedOrNotFound", False),
+    ],
+)
+def test_one_classifier_decides_what_a_refusal_is(status, body, refused):
+    assert is_refused(status, body) is refused
+    if refused:
+        assert may_be_refused(status)
+
+
+class RenewableCredentials:
+    """A token credential whose every renewal brings a new key id (signs with a visible tag)."""
+
+    mode = AuthMode.SECURITY_TOKEN
+
+    def __init__(self) -> None:
+        self.generation = 1
+
+    @property
+    def key_id(self) -> str:
+        return f"token-{self.generation}"
+
+    def sign(self, request: WireRequest) -> str:
+        return f'Signature keyId="{self.key_id}"'
+
+    def refresh(self, *, force: bool) -> bool:
+        self.generation += 1
+        return True
+
+
+class InChunks(httpx.AsyncByteStream):
+    """A body arriving in several chunks, as from a socket."""
+
+    def __init__(self, body: bytes, size: int) -> None:
+        self._chunks = [body[i : i + size] for i in range(0, len(body), size)]
+
+    async def __aiter__(self):
+        for chunk in self._chunks:
+            yield chunk
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "attempts"),
+    [
+        (401, b"", 2),
+        (404, b'{"code":"NotAuthorizedOrNotFound","message":"x"}' + b" " * 9000, 2),
+        (404, b'{"detail":"Not Found"}' + b" " * 9000, 1),
+    ],
+)
+def test_only_a_refusal_is_retried_once_and_the_body_stays_whole(status, body, attempts):
+    credentials = RenewableCredentials()
+    refresher = TokenRefresher(credentials, create_proxy_metrics(), check_every_seconds=3600)
+    auth = OciSigningAuth(credentials, refresher)
+
+    async def go():
+        with respx.mock(assert_all_mocked=True) as mock:
+            route = mock.get("https://md.example/metrics").mock(
+                side_effect=lambda _request: httpx.Response(status, stream=InChunks(body, 1000))
+            )
+            async with httpx.AsyncClient(auth=auth) as client:
+                request = client.build_request("GET", "https://md.example/metrics")
+                response = await client.send(request, stream=True)
+                raw = b"".join([chunk async for chunk in response.aiter_raw()])
+                await response.aclose()
+                return route.calls, raw
+
+    calls, raw = asyncio.run(go())
+    assert len(calls) == attempts
+    signed = [call.request.headers["authorization"] for call in calls]
+    assert signed == [f'Signature keyId="token-{n}"' for n in range(1, attempts + 1)]
+    assert raw == body  # what the classifier peeked at is still relayed, whole

@@ -1,6 +1,15 @@
 import pytest
 
-from app.targets import TargetError, complete_metrics_url, derive_name, labels_for, parse_targets
+from app.errors import ConfigError
+from app.targets import (
+    TargetError,
+    complete_metrics_url,
+    demo_target,
+    derive_name,
+    is_demo_url,
+    labels_for,
+    parse_targets,
+)
 
 MD = "https://modeldeployment.us-ashburn-1.oci.customer-oci.com/ocid1.datasciencemodeldeployment.oc1.iad.amaaaaaaexampleuniqueid1234"
 
@@ -31,6 +40,8 @@ def test_urls_are_completed_like_oracles_guide(raw, expected):
         ("https://example.com/some/path", "does not end in /metrics"),
         ("https://example.com:99999/metrics", "not a valid URL"),
         ("not a url", "not an http(s) URL"),
+        ("https://demo.invalid/demo/metrics", "reserved for the built-in demo"),
+        ("https://x.INVALID./metrics", "reserved for the built-in demo"),
     ],
 )
 def test_bad_urls_are_rejected_with_a_reason(raw, fragment):
@@ -85,3 +96,17 @@ def test_target_and_targets_forms():
 def test_bad_target_settings_name_the_setting(target, targets, fragment):
     with pytest.raises(TargetError, match=fragment):
         parse_targets(target, targets)
+
+
+def test_the_demo_is_a_target_with_a_url_no_network_can_reach():
+    demo = demo_target()
+    assert (demo.name, demo.labels) == ("demo", {"deployment": "demo", "demo": "true"})
+    assert demo.url == "http://demo.invalid/demo/metrics" and is_demo_url(demo.url)
+    assert not is_demo_url(f"{MD}/predict/metrics")
+    assert not is_demo_url("http://127.0.0.1:8000/metrics")
+
+
+def test_target_errors_are_configuration_errors():
+    with pytest.raises(ConfigError) as info:
+        parse_targets("ftp://x/metrics", None)
+    assert info.value.problems == ["TARGET: 'ftp://x/metrics' is not an http(s) URL"]

@@ -9,12 +9,22 @@ request of it can ever leave the process.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 
 import httpx
 
 from app.demo.exposition import DEMO_CONTENT_TYPE, DemoDeployment, SimulatedServer
 from app.targets import Target, is_demo_url
+
+
+class _Body(httpx.AsyncByteStream):
+    """A body not yet read, as a network response's is (the forwarder streams every body)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._body
 
 
 class DemoTransport(httpx.AsyncBaseTransport):
@@ -34,13 +44,18 @@ class DemoTransport(httpx.AsyncBaseTransport):
         if (url.scheme, url.host, url.port) != (self._url.scheme, self._url.host, self._url.port):
             raise httpx.ConnectError(f"the demo transport serves only {self._url}", request=request)
         if url.path != self._url.path:
-            return httpx.Response(404, content=b'{"detail":"Not Found"}', request=request)
+            return _response(request, 404, b'{"detail":"Not Found"}', "application/json")
         if request.method != "GET":
-            return httpx.Response(405, content=b'{"detail":"Method Not Allowed"}', request=request)
+            return _response(request, 405, b'{"detail":"Method Not Allowed"}', "application/json")
         body = await asyncio.to_thread(self._deployment.render)
-        return httpx.Response(
-            200, headers={"content-type": DEMO_CONTENT_TYPE}, content=body, request=request
-        )
+        return _response(request, 200, body, DEMO_CONTENT_TYPE)
+
+
+def _response(
+    request: httpx.Request, status: int, body: bytes, content_type: str
+) -> httpx.Response:
+    headers = {"content-type": content_type, "content-length": str(len(body))}
+    return httpx.Response(status, headers=headers, stream=_Body(body), request=request)
 
 
 def demo_transports(targets: Iterable[Target]) -> dict[str, DemoTransport]:
