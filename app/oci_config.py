@@ -39,6 +39,11 @@ _TOKEN_MODES = frozenset(
 )
 
 
+def profile_setting(profile: str, config_file: Path) -> str:
+    """How problem lines name a config profile."""
+    return f"OCI_CONFIG_PROFILE ([{profile}] in {config_file})"
+
+
 @dataclass(frozen=True)
 class ProfileKey:
     """What a config profile names for signing: the key file and its pass phrase (never shown)."""
@@ -51,7 +56,7 @@ class ProfileKey:
     @property
     def setting(self) -> str:
         """How error lines name this profile."""
-        return f"OCI_CONFIG_PROFILE ([{self.profile}] in {self.config_file})"
+        return profile_setting(self.profile, self.config_file)
 
 
 @dataclass(frozen=True)
@@ -146,19 +151,17 @@ def _from_profile(
     mode = wanted or (
         AuthMode.SECURITY_TOKEN if values.get("security_token_file") else AuthMode.API_KEY
     )
-    setting = f"OCI_CONFIG_PROFILE ([{profile}] in {config_file})"
+    setting = profile_setting(profile, config_file)
     required = (
         ("key_file", "security_token_file") if mode is AuthMode.SECURITY_TOKEN else _API_KEY_FIELDS
+    )
+    resolved = ResolvedAuth(
+        mode=mode, requested=requested, config_file=config_file, profile=profile
     )
     missing = [name for name in required if not values.get(name)]
     if missing:
         problems.append(f"{setting}: missing {', '.join(missing)} for {mode.value}")
-        return ResolvedAuth(
-            mode=mode, requested=requested, config_file=config_file, profile=profile
-        )
-    resolved = ResolvedAuth(
-        mode=mode, requested=requested, config_file=config_file, profile=profile
-    )
+        return resolved
     key_file = _readable_file(values["key_file"], config_file, setting, "key_file", problems)
     pass_phrase = values.get("pass_phrase") or None
     if mode is AuthMode.SECURITY_TOKEN:

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
 
 import httpx
 
-from app.demo.exposition import DEMO_CONTENT_TYPE, DemoDeployment, SimulatedServer
+from app.demo.exposition import DEMO_CONTENT_TYPE, DemoDeployment
 from app.targets import Target, is_demo_url
+
+
+class MetricsPage(Protocol):
+    """Anything that renders a `/metrics` page: one simulated deployment, or later several
+    replicas behind one URL (answering in turn, as a load balancer would)."""
+
+    def render(self) -> bytes: ...
 
 
 class _Body(httpx.AsyncByteStream):
@@ -35,9 +43,9 @@ class DemoTransport(httpx.AsyncBaseTransport):
     with a connect error, so a client misconfigured with this transport fails loudly.
     """
 
-    def __init__(self, url: str, deployment: SimulatedServer) -> None:
+    def __init__(self, url: str, page: MetricsPage) -> None:
         self._url = httpx.URL(url)
-        self._deployment = deployment
+        self._page = page
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -47,7 +55,7 @@ class DemoTransport(httpx.AsyncBaseTransport):
             return _response(request, 404, b'{"detail":"Not Found"}', "application/json")
         if request.method != "GET":
             return _response(request, 405, b'{"detail":"Method Not Allowed"}', "application/json")
-        body = await asyncio.to_thread(self._deployment.render)
+        body = await asyncio.to_thread(self._page.render)
         return _response(request, 200, body, DEMO_CONTENT_TYPE)
 
 
@@ -59,7 +67,11 @@ def _response(
 
 
 def demo_transports(targets: Iterable[Target]) -> dict[str, DemoTransport]:
-    """A transport with its own simulation for each target whose URL is a demo URL, by name."""
+    """A transport with its own simulation for each target whose URL is a demo URL, by name.
+
+    Every demo target gets a simulation of its own; a fleet of differently configured demo
+    deployments only needs to choose the simulation by target name here.
+    """
     return {
         target.name: DemoTransport(target.url, DemoDeployment())
         for target in targets
