@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
-from app.credentials import CredentialsError
+from app.credentials import CredentialsError, credentials_problem
 from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth
 from app.settings import Settings
@@ -95,9 +95,11 @@ def _check_credentials(settings: Settings) -> None:
     auth = settings.proxy.auth
     if auth.mode in (AuthMode.INSTANCE_PRINCIPAL, AuthMode.NONE):
         return
-    context = multiprocessing.get_context("fork")  # no threads run yet; the child needs no import
+    context = multiprocessing.get_context("fork")  # no threads run yet
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(target=_report_credentials, args=(auth, sender), daemon=True)
+    sys.stdout.flush()  # the child flushes inherited buffers on exit: nothing may be printed twice
+    sys.stderr.flush()
     child.start()
     sender.close()
     try:
@@ -116,8 +118,6 @@ def _check_credentials(settings: Settings) -> None:
 
 def _report_credentials(auth: ResolvedAuth, sender: Connection) -> None:
     """Runs in the child: send `credentials_problem(auth)` to the parent."""
-    from app.credentials import credentials_problem
-
     with sender:
         sender.send(credentials_problem(auth))
 
