@@ -119,7 +119,10 @@ def classify_error(exc: BaseException, endpoint_host: str) -> ListingError:
             return ListingError("not_authorized", described, POLICY_HINT)
         return ListingError("bad_request", described, "check OCI_COMPARTMENT_ID")
     name = type(exc).__name__
-    if isinstance(exc, oci.exceptions.ConnectTimeout) or "Timeout" in name:
+    # The SDK re-raises a read timeout as a plain RequestException; its text says so (the text
+    # is only inspected here, never logged).
+    timed_out = "timed out" in str(exc).lower() or "Timeout" in name
+    if isinstance(exc, oci.exceptions.ConnectTimeout) or timed_out:
         return ListingError(
             "timeout",
             f"no answer from {endpoint_host} in time ({name})",

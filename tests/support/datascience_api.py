@@ -140,10 +140,12 @@ class Deployment:
 
 @dataclass(frozen=True)
 class Fault:
-    """Answer `status` (OCI error JSON) to the next `remaining` list requests (None: until cleared)."""
+    """After letting `skip` list requests through, answer `status` (OCI error JSON) to the next
+    `remaining` ones (None: until cleared)."""
 
     status: int
     remaining: int | None = None
+    skip: int = 0
 
 
 @dataclass(frozen=True)
@@ -269,12 +271,13 @@ class DataScienceApi(BackgroundHTTPServer):
 
     # ---- faults ------------------------------------------------------------------------------
 
-    def fail(self, status: int, *, times: int | None = None) -> None:
-        """Answer `status` to the next `times` list requests (None: until `clear_fault`)."""
+    def fail(self, status: int, *, times: int | None = None, after: int = 0) -> None:
+        """Answer `status` to `times` list requests (None: until `clear_fault`), starting after
+        `after` more requests have been served normally (e.g. 1: the second page fails)."""
         if status not in _ERRORS:
             raise ValueError(f"no OCI error code known for {status}")
         with self._lock:
-            self._fault = Fault(status, times)
+            self._fault = Fault(status, times, after)
 
     def clear_fault(self) -> None:
         with self._lock:
@@ -305,6 +308,9 @@ class DataScienceApi(BackgroundHTTPServer):
         with self._lock:
             fault = self._fault
             if fault is None:
+                return None
+            if fault.skip > 0:
+                self._fault = replace(fault, skip=fault.skip - 1)
                 return None
             if fault.remaining is not None:
                 left = fault.remaining - 1
