@@ -233,9 +233,7 @@ def test_a_deleted_deployment_disappears_at_the_next_good_listing(
     assert after == {keep.id}
 
 
-def test_hundreds_of_deployments_through_the_running_poller(
-    datascience, make_lister, compartment
-):
+def test_hundreds_of_deployments_through_the_running_poller(datascience, make_lister, compartment):
     made = {datascience.add(f"d{i}", compartment_id=compartment).id for i in range(320)}
     poller = Poller("discovery", make_lister(), interval=0.05, jitter=0.0)
 
