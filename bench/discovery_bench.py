@@ -92,9 +92,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         pages = len([c for c in api.calls if c.status == 200]) // runs
         sdk_median, sdk_times = _median_time(sdk_only, runs)
 
-        deployments = lister()
-        fleet_median, _ = _median_time(lambda: build_fleet(deployments), runs)
-        del deployments
+        listed = lister()
+        fleet_median, _ = _median_time(lambda: build_fleet(listed), runs)
+        listed = ()
 
         gc.collect()
         rss_before = rss_bytes(os.getpid())
