@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from app.discovery.deployments import DiscoveredDeployment, from_summary
 from app.discovery.poller import PollError
+from app.targets import is_loopback_host
 
 PAGE_LIMIT = 100
 MAX_PAGES = 1000  # 100,000 deployments per compartment: a guard against a looping page token
@@ -237,3 +238,33 @@ def compartment_problems(compartments: Sequence[str]) -> list[str]:
         for value in compartments
         if not value.startswith(("ocid1.compartment.", "ocid1.tenancy."))
     ]
+
+
+def endpoint_problem(endpoint: str) -> str | None:
+    """A one-line problem with OCI_DATA_SCIENCE_ENDPOINT, or None: https only, except loopback."""
+    try:
+        parts = urlsplit(endpoint.strip())
+        parts.port  # noqa: B018 - parsed to reject a malformed port
+    except ValueError:
+        return f"OCI_DATA_SCIENCE_ENDPOINT: {endpoint!r} is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"OCI_DATA_SCIENCE_ENDPOINT: {endpoint!r} is not an http(s) URL"
+    if parts.username is not None or parts.password is not None:
+        return "OCI_DATA_SCIENCE_ENDPOINT: must not carry user:password"
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        return (
+            f"OCI_DATA_SCIENCE_ENDPOINT: {endpoint!r} uses plain http; only https is allowed, "
+            "except for loopback hosts"
+        )
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        return f"OCI_DATA_SCIENCE_ENDPOINT: give only scheme://host[:port], not {endpoint!r}"
+    return None
+
+
+def default_region(signer: Any, profile_region: str | None = None) -> str | None:
+    """The credentials' own region when OCI_REGION is not set: principal signers know theirs
+    (resource principal environment, instance metadata); config profiles carry `region`."""
+    region = getattr(signer, "region", None)
+    if isinstance(region, str) and region:
+        return region
+    return profile_region or None

@@ -135,10 +135,11 @@ class Poller(Generic[T]):
         except Exception as exc:  # an unclassified error: report its type only, never its text
             self._failed(PollError(UNEXPECTED, f"unexpected {type(exc).__name__}"))
             return False
+        else:
+            self._succeeded(result)
+            return True
         finally:
             self._first_attempt_done.set()
-        self._succeeded(result)
-        return True
 
     def _succeeded(self, result: T) -> None:
         with self._lock:

@@ -227,3 +227,57 @@ def test_compartment_setting_parsing():
     assert compartment_problems(["ocid1.user.oc1..x"]) == [
         "OCI_COMPARTMENT_ID: 'ocid1.user.oc1..x' is not a compartment or tenancy OCID"
     ]
+
+
+def test_a_session_token_signer_lists_too(registry, datascience, compartment, tmp_path):
+    from oci.auth.signers import SecurityTokenSigner
+
+    from tests.support.oci_credentials import TokenIssuer, make_security_token_profile
+
+    issuer = TokenIssuer()
+    issuer.register_with(registry)
+    session = make_security_token_profile(tmp_path, issuer)
+    key = oci.signer.load_private_key_from_file(str(session.key.private_path))
+    signer = SecurityTokenSigner(session.token, key)
+    made = datascience.add("a", compartment_id=compartment)
+    lister = DeploymentLister(
+        ListingConfig((compartment,), "us-ashburn-1", endpoint=datascience.endpoint),
+        lambda: signer,
+    )
+    assert [d.ocid for d in lister()] == [made.id]
+    assert datascience.calls[-1].verified.key_id.startswith("ST$")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "problem"),
+    [
+        ("https://datascience.us-ashburn-1.oci.oraclecloud.com", None),
+        ("http://127.0.0.1:8443", None),
+        ("http://[::1]:8443", None),
+        ("http://datascience.example.com", "uses plain http"),
+        ("ftp://x", "is not an http(s) URL"),
+        ("https://u:p@x.example.com", "user:password"),
+        ("https://x.example.com/20190101", "only scheme://host[:port]"),
+        ("https://x.example.com:99999", "is not a valid URL"),
+    ],
+)
+def test_endpoint_setting_validation(endpoint, problem):
+    from app.discovery.listing import endpoint_problem
+
+    found = endpoint_problem(endpoint)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
+        assert found.startswith("OCI_DATA_SCIENCE_ENDPOINT: ")
+
+
+def test_default_region_prefers_the_signer_then_the_profile(sdk_signer):
+    from app.discovery.listing import default_region
+
+    class Principal:
+        region = "eu-frankfurt-1"
+
+    assert default_region(Principal(), "us-ashburn-1") == "eu-frankfurt-1"
+    assert default_region(sdk_signer, "us-phoenix-1") == "us-phoenix-1"
+    assert default_region(sdk_signer) is None
