@@ -239,3 +239,26 @@ def test_unsigned_and_tampered_requests_are_refused(api, signer):
     assert tampered.status_code == 401
     assert tampered.json()["code"] == "NotAuthenticated"
     assert api.calls[-1].error == "signature does not verify"
+
+
+def test_json_keys_are_exactly_the_sdk_models_attribute_maps(api):
+    """Every key we send is one the SDK model declares (a typo would be silently dropped)."""
+    from oci.data_science.models import (
+        InstanceConfiguration,
+        ModelConfigurationDetails,
+    )
+
+    def keys(model) -> set[str]:
+        return set(model().attribute_map.values())
+
+    body = api.add("x", compartment_id=COMPARTMENT).to_json()
+    config = body["modelDeploymentConfigurationDetails"]
+    model = config["modelConfigurationDetails"]
+    assert set(body) == keys(ModelDeploymentSummary)
+    assert set(config) == keys(SingleModelDeploymentConfigurationDetails)
+    assert set(model) <= keys(ModelConfigurationDetails)
+    assert set(model["instanceConfiguration"]) <= keys(InstanceConfiguration)
+    assert set(model["scalingPolicy"]) == keys(FixedSizeScalingPolicy)
+    assert set(config["environmentConfigurationDetails"]) <= keys(
+        OcirModelDeploymentEnvironmentConfigurationDetails
+    )

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from urllib.parse import urlsplit, urlunsplit
 
 from app.discovery.deployments import DiscoveredDeployment
 from app.discovery.naming import assign_names, deployment_labels
-from app.targets import TargetError, complete_metrics_url
+from app.targets import Target, TargetError, complete_metrics_url
 
 
 class DiscoveryScope(StrEnum):
@@ -57,8 +58,25 @@ class Fleet:
     entries: tuple[FleetEntry, ...] = ()
     out_of_scope: tuple[DiscoveredDeployment, ...] = ()
 
+    @cached_property
+    def _by_name(self) -> dict[str, TargetSpec]:
+        return {t.name: t for t in self.targets}
+
     def target(self, name: str) -> TargetSpec | None:
-        return next((t for t in self.targets if t.name == name), None)
+        """The target called `name` (O(1): the forwarding route asks on every scrape)."""
+        return self._by_name.get(name)
+
+
+def spec_from_target(target: Target) -> TargetSpec:
+    """An explicit `app.targets.Target` (never the demo, which has no URL) as a `TargetSpec`."""
+    if target.url is None:
+        raise ValueError("the demo target has no URL to merge")
+    return TargetSpec(target.name, target.url, dict(target.labels))
+
+
+def target_from_spec(spec: TargetSpec) -> Target:
+    """A fleet target as the `app.targets.Target` the routes and /sd read."""
+    return Target(name=spec.name, url=spec.url, labels=dict(spec.labels))
 
 
 def in_scope(deployment: DiscoveredDeployment, scope: DiscoveryScope) -> bool:

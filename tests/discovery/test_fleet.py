@@ -119,3 +119,21 @@ def test_discovered_metrics_url_and_url_key():
     ocid = _ocid("z1")
     assert discovered_metrics_url(f"{HOST}/{ocid}/") == f"{HOST}/{ocid}/predict/metrics"
     assert url_key("HTTPS://Host.Example/a/") == "https://host.example/a"
+
+
+def test_targets_convert_both_ways_and_lookup_by_name():
+    import pytest
+
+    from app.discovery.fleet import spec_from_target, target_from_spec
+    from app.targets import demo_target
+
+    [target] = parse_targets(None, "a=https://a.example.com/metrics")
+    spec = spec_from_target(target)
+    assert target_from_spec(spec) == target
+    assert target_from_spec(spec).labels == target.labels
+    with pytest.raises(ValueError):
+        spec_from_target(demo_target())
+    fleet = build_fleet([_deployment("Chat", "c1")], [spec])
+    assert fleet.target("a") == spec
+    assert fleet.target("chat").labels["display_name"] == "Chat"
+    assert fleet.target("nope") is None

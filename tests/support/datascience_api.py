@@ -131,6 +131,7 @@ class Deployment:
                 "environmentConfigurationDetails": environment,
             },
             "categoryLogDetails": None,
+            "modelDeploymentSystemData": None,
             "modelDeploymentUrl": self.model_deployment_url,
             "lifecycleState": self.lifecycle_state,
             "freeformTags": dict(self.freeform_tags),
