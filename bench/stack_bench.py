@@ -26,7 +26,7 @@ from bench.common import (
     tree_memory,
 )
 from bench.fixtures import Workspace
-from tests.support.stack import Stack
+from testkit.stack import Stack
 
 FIRST_SAMPLE_QUERY = "vllm:num_requests_running"
 POLL_SECONDS = 0.1

@@ -35,17 +35,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cavage import KeyRegistry
-from tests.support.instance_principal import InstancePrincipalStandIn
-from tests.support.oci_credentials import (
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import (
     TokenIssuer,
     make_api_key_profile,
     make_resource_principal_v22,
     make_security_token_profile,
     write_config_profile,
 )
+from testkit.ports import free_port
+from tests.support.instance_principal import InstancePrincipalStandIn
 from tests.support.signed_upstream import SignedUpstream
-from tests.support.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_DIR = ROOT / "image"

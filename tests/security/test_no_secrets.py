@@ -30,19 +30,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cavage import KeyRegistry
-from tests.support.fake_grafana import install_fake_grafana
-from tests.support.oci_credentials import (
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import (
     TokenIssuer,
     make_api_key_profile,
     make_resource_principal_v22,
     make_security_token_profile,
 )
+from testkit.stack import Stack, base_environment, short_tmp_dir
+from tests.support.fake_grafana import install_fake_grafana
 from tests.support.proxy_process import ProxyProcess
 from tests.support.recording_server import HostileUpstream
 from tests.support.secret_scan import SecretSet
 from tests.support.signed_upstream import FaultMode, SignedUpstream
-from tests.support.stack import Stack, base_environment, short_tmp_dir
 
 
 def _strong(prefix: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack import Stack, base_environment, run_start, short_tmp_dir
+from testkit.stack import Stack, base_environment, run_start, short_tmp_dir
 
 pytestmark = pytest.mark.stack
 
