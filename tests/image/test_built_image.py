@@ -54,6 +54,9 @@ IMAGE_TAG = os.environ.get("AQUA_IMAGE_TAG", "localhost/aqua-metrics:ci")
 CACHE_ROOT = Path(os.environ.get("AQUA_IMAGE_CACHE", "/var/cache/aqua-metrics-image"))
 BUILD_TIMEOUT = 1800
 READY_TIMEOUT = 120
+# The first test of the module also pays for the image build (its module fixture): allow for it on
+# top of pyproject's per-test limit.
+pytestmark = pytest.mark.timeout(BUILD_TIMEOUT + 300)
 # Lines buildah itself prints when the command it ran exits non-zero; not the container's output.
 BUILDAH_EXIT_LINE = re.compile(r"^(subprocess exited with status \d+|Error: exit status \d+)$")
 FAST_SCRAPES = {"SCRAPE_INTERVAL": "2s", "SCRAPE_TIMEOUT": "1s"}
