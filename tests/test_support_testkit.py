@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,22 @@ def test_wait_until_fails_at_the_deadline_with_the_message():
     with pytest.raises(WaitTimeout, match="still 0"):
         wait_until(lambda: 0, timeout=0.3, interval=0.05, message=lambda: "still 0")
     assert 0.3 <= time.monotonic() - started < 5
+
+
+def test_bench_and_testkit_never_import_the_test_package():
+    """bench/ and testkit/ stand on their own: the test package is not a library."""
+    root = Path(__file__).resolve().parents[1]
+    offenders = []
+    for path in sorted([*root.glob("bench/*.py"), *root.glob("testkit/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(root)}:{node.lineno} imports {name}"
+                for name in names
+                if name == "tests" or name.startswith("tests.")
+            ]
+    assert not offenders, offenders
