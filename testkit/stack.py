@@ -184,13 +184,13 @@ class Stack:
                 last = []
             return (last,) if predicate(last) else None
 
-        found = wait_until(
+        (result,) = wait_until(
             holds,
             timeout,
             0.5,
             lambda: f"{expr!r} did not hold; last={last}\n{self.logs()[-4000:]}",
         )
-        return found[0]
+        return result
 
     def supervisor_pid(self, program: str) -> int:
         output = subprocess.run(
@@ -230,7 +230,7 @@ class Stack:
                 continue
             if marker in environ.split(b"\0"):
                 found.append(int(entry.name))
-        return found[0]
+        return found
 
     def cleanup(self) -> None:
         if self.process is not None and self.process.poll() is None:
