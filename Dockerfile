@@ -14,11 +14,14 @@ ARG PYTHON_IMAGE=python:3.11.17-slim-bookworm
 # binaries at /bin/prometheus and /bin/promtool, so they run on any Linux base. Only prometheus is
 # copied: nothing in the image runs promtool, and it would add ~100 MB.
 ARG PROMETHEUS_IMAGE=prom/prometheus:v3.5.5
-# Grafana 12.x: its Prometheus data source is built in (13.x moves core data sources into plugins
-# that are fetched at start, which an air-gapped site cannot do). Grafana's home is
-# /usr/share/grafana: bin/grafana, conf/defaults.ini, public/, bundled plugins. The Ubuntu variant is
-# used; note that Grafana builds one musl-linked binary for both variants (its Ubuntu image installs
-# Ubuntu's `musl` package for the loader), so the final stage installs Debian's `musl` the same way.
+# Grafana 12.x. 13.x still bundles the Prometheus data source; what keeps us on 12 is that 13.x
+# tries to auto-update bundled plugins when it starts (an air-gapped site cannot reach the plugin
+# catalogue) and the 13.2 regressions. Grafana's home is /usr/share/grafana: bin/grafana,
+# conf/defaults.ini, public/, bundled plugins. Grafana's images (Alpine and Ubuntu alike) are made
+# from its `linux-x64-musl` build, which is dynamically linked against musl (loader
+# /lib/ld-musl-x86_64.so.1): that is why Grafana's own Ubuntu image installs Ubuntu's `musl`, and why
+# the final stage installs Debian's. (The static build is the separate linux-amd64 tarball, zig cc
+# with -extldflags=-static; copying from the image is what keeps the build free of downloads.)
 ARG GRAFANA_IMAGE=grafana/grafana:12.4.8-ubuntu
 
 # ---------------------------------------------------------------------------------------------------
@@ -49,16 +52,18 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-# Dependencies first, in a layer of their own that is reused while pyproject.toml is unchanged.
-# --no-compile: bytecode is made later, only for what is kept.
-COPY pyproject.toml ./
+# Dependencies first, in a layer of their own that is reused while requirements.lock is unchanged:
+# exactly the versions and files pinned there (`make lock` regenerates it from pyproject.toml), so
+# two builds install the same bytes. --no-compile: bytecode is made later, only for what is kept.
+COPY requirements.lock ./
 COPY image/builder/slim.py ./image/builder/
 RUN python3 -m venv /opt/aqua-metrics \
-    && python3 image/builder/slim.py requirements pyproject.toml > /tmp/requirements.txt \
-    && /opt/aqua-metrics/bin/pip install --no-cache-dir --no-compile -r /tmp/requirements.txt \
+    && /opt/aqua-metrics/bin/pip install --no-cache-dir --no-compile --require-hashes \
+       -r requirements.lock \
     && /opt/aqua-metrics/bin/python image/builder/slim.py deps /opt/aqua-metrics
 
-COPY README.md supervisord.conf prometheus.yml ./
+# The project itself, without dependencies: the lock already installed them.
+COPY pyproject.toml README.md supervisord.conf prometheus.yml ./
 COPY app/ ./app/
 COPY rules/ ./rules/
 COPY grafana/provisioning/ ./grafana/provisioning/
@@ -85,7 +90,8 @@ LABEL org.opencontainers.image.title="aqua-metrics" \
       org.opencontainers.image.base.name="${PYTHON_IMAGE}"
 
 # tini: PID 1 that forwards signals and reaps zombies, so `docker stop` ends the stack cleanly and
-# the exit code of `aqua-metrics start` becomes the container's. musl: the loader Grafana needs.
+# the exit code of `aqua-metrics start` becomes the container's. musl: the loader of Grafana's
+# musl-linked binary (see GRAFANA_IMAGE above).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends "tini=${TINI_VERSION}" "musl=${MUSL_VERSION}" \
     && rm -rf /var/lib/apt/lists/*

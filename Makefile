@@ -1,13 +1,14 @@
 # aqua-metrics: one entry point for humans and CI.
 #   make demo   run the whole stack here, without Docker (proxy + Prometheus; Grafana when present)
 #   make test   install everything this machine needs, then lint and run the whole test suite
+#   make lock   re-resolve requirements.lock (the image's pinned, hashed runtime dependencies)
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON ?= python3
 PROMETHEUS_DIR := $(CURDIR)/.cache/prometheus/root/usr/bin
 DEMO_DATA_DIR ?= $(CURDIR)/.demo-data
 
-.PHONY: deps python-deps prometheus lint test demo bench image image-test clean
+.PHONY: deps python-deps prometheus image-tools lint test demo bench image image-test lock clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +21,20 @@ python-deps: $(VENV)/.installed
 prometheus:
 	@scripts/install-prometheus.sh >/dev/null
 
+# buildah + debootstrap: tests/image builds the real Dockerfile against local stand-ins and runs it.
+# Installs them from Debian when missing (needs root then); does nothing when they are present.
+image-tools:
+	@image/install-tools.sh
+
 deps: python-deps prometheus
 
 lint: python-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: deps lint
+# Everything the suite needs, the image tests' build tools included, so `make test` alone works on a
+# fresh Debian machine (as root). pytest exits 5 when no test ran; make fails on it like any error.
+test: deps image-tools lint
 	PATH="$(PROMETHEUS_DIR):$$PATH" $(VENV)/bin/pytest
 
 demo: deps
@@ -40,8 +48,15 @@ bench: deps
 image:
 	image/build.sh
 
-image-test: python-deps prometheus
+image-test: deps image-tools
 	PATH="$(PROMETHEUS_DIR):$$PATH" $(VENV)/bin/pytest tests/image
+
+# The image installs exactly these versions and files (pip --require-hashes). Resolved for CPython
+# 3.11 on every platform; tests/test_dockerfile.py fails when it no longer satisfies pyproject.toml.
+# --native-tls: trust the system's CA store, as pip does (e.g. behind a TLS-inspecting proxy).
+lock: python-deps
+	$(VENV)/bin/uv pip compile --native-tls pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command 'make lock' --output-file requirements.lock
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache $(DEMO_DATA_DIR)

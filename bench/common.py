@@ -34,12 +34,6 @@ def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def wait_for_port(port: int, timeout: float = 20.0) -> None:
     """Block until something accepts connections on 127.0.0.1:`port`."""
     deadline = time.monotonic() + timeout

@@ -15,9 +15,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bench.common import PYTHON, ROOT, free_port, subprocess_env, wait_for_port
+from bench.common import PYTHON, ROOT, subprocess_env, wait_for_port
 from bench.payloads import Payload
-from tests.support.oci_credentials import ApiKeyCredentials, fake_ocid, make_api_key_profile
+from testkit.oci_credentials import ApiKeyCredentials, fake_ocid, make_api_key_profile
+from testkit.ports import free_port
 
 # The upstream exits by itself after this long even if the benchmark dies without cleanup.
 UPSTREAM_MAX_SECONDS = 3600

@@ -1,5 +1,5 @@
 """Benchmarks 3-5 on the real stack (`aqua-metrics start`: supervisord, proxy, Prometheus, the
-fatal-event listener), run by tests/support/stack.py against the fast upstream.
+fatal-event listener), run by testkit/stack.py against the fast upstream.
 
 3. Memory: RSS (and PSS) of every process in the tree of `aqua-metrics start`, with 1, 20 and 200
    deployments, once every target has been scraped and two more scrape intervals have passed.
@@ -26,7 +26,7 @@ from bench.common import (
     tree_memory,
 )
 from bench.fixtures import Workspace
-from tests.support.stack import Stack
+from testkit.stack import Stack
 
 FIRST_SAMPLE_QUERY = "vllm:num_requests_running"
 POLL_SECONDS = 0.1

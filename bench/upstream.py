@@ -4,7 +4,7 @@ Run as its own process (`python -m bench.upstream --port P --payload-dir D`), so
 counts against the process being measured. `GET /<payload>/<anything>/metrics` answers the file
 `<payload>.prom` from D, pre-gzipped when the request accepts gzip, as vLLM's exporter does. One
 request in `--verify-every` has its OCI signature checked by the independent verifier in
-tests/support/cavage.py (a bad one gets 404 NotAuthorizedOrNotFound); paths under `/unsigned/`
+testkit/cavage.py (a bad one gets 404 NotAuthorizedOrNotFound); paths under `/unsigned/`
 (the benchmark's direct, unproxied scrapes) are never checked; `GET /__stats` reports the counts. A raw asyncio protocol keeps the server's own cost far below the proxy's.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.cavage import KeyRegistry, SignatureError, verify_request
+from testkit.cavage import KeyRegistry, SignatureError, verify_request
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
 NOT_FOUND = b'{"code": "NotAuthorizedOrNotFound", "message": "Authorization failed or requested resource not found."}'

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.binaries import REPO_ROOT, find_binary
-from tests.support.cavage import KeyRegistry
-from tests.support.oci_credentials import ApiKeyCredentials, make_api_key_profile
+from testkit.binaries import REPO_ROOT, find_binary
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import ApiKeyCredentials, make_api_key_profile
 
 
 @pytest.fixture(scope="session")

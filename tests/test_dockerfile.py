@@ -25,6 +25,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -523,4 +526,119 @@ def test_builder_trims_the_environment_and_smoke_tests_every_auth_mode():
     copied = [c for c in copies(final_stage()) if c.flags.get("from") == "builder"]
     assert [c.sources for c in copied] == [("/opt/aqua-metrics",)], (
         "the final stage takes only the virtual environment from the builder"
+    )
+
+
+# --- the lock file (requirements.lock, `make lock`) --------------------------------------------------
+
+PYPROJECT_ORIGIN = "aqua-metrics (pyproject.toml)"
+
+
+@dataclass(frozen=True)
+class Locked:
+    version: Version
+    hashes: int
+    via: tuple[str, ...]
+
+
+def parse_lock(text: str) -> dict[str, Locked]:
+    """`name==version [; marker] \\`, its `--hash=` lines and uv's `# via` annotation."""
+    entries: dict[str, Locked] = {}
+    name = version = None
+    hashes, via, in_via = 0, [], False
+
+    def close() -> None:
+        if name is not None:
+            entries[name] = Locked(Version(version), hashes, tuple(via))
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not line.startswith((" ", "#")) and "==" in line:
+            close()
+            requirement = Requirement(line.rstrip("\\ ").strip())
+            name = canonicalize_name(requirement.name)
+            [spec] = requirement.specifier
+            version, hashes, via, in_via = spec.version, 0, [], False
+        elif stripped.startswith("--hash=sha256:"):
+            hashes += 1
+        elif stripped == "# via":
+            in_via = True
+        elif stripped.startswith("# via "):
+            via, in_via = [stripped.removeprefix("# via ")], False
+        elif in_via and stripped.startswith("#   "):
+            via.append(stripped.removeprefix("#   "))
+    close()
+    return entries
+
+
+def runtime_requirements() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    return [Requirement(text) for text in project["dependencies"]]
+
+
+def test_lock_pins_every_runtime_dependency_at_a_version_pyproject_accepts():
+    lock = parse_lock((ROOT / "requirements.lock").read_text(encoding="utf-8"))
+    assert lock, "requirements.lock pins nothing"
+    for requirement in runtime_requirements():
+        name = canonicalize_name(requirement.name)
+        assert name in lock, (
+            f"{name} is a runtime dependency but not in requirements.lock: make lock"
+        )
+        version = lock[name].version
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {name}=={version}, outside pyproject's {requirement}: make lock"
+        )
+
+
+def test_lock_holds_only_pyprojects_dependency_closure_with_hashes():
+    lock = parse_lock((ROOT / "requirements.lock").read_text(encoding="utf-8"))
+    direct = {canonicalize_name(r.name) for r in runtime_requirements()}
+    for name, entry in lock.items():
+        assert entry.hashes, f"{name} has no --hash: pip --require-hashes would refuse the lock"
+        assert entry.via, f"{name} says nothing about why it is locked: regenerate with make lock"
+        if PYPROJECT_ORIGIN in entry.via:
+            assert name in direct, f"{name} is locked for pyproject.toml, which no longer needs it"
+    # Every locked package is reachable from pyproject's dependencies through `# via`.
+    reachable, frontier = set(direct), list(direct)
+    needed_by: dict[str, set[str]] = {}
+    for name, entry in lock.items():
+        for parent in entry.via:
+            needed_by.setdefault(canonicalize_name(parent.split(" ")[0]), set()).add(name)
+    while frontier:
+        for child in needed_by.get(frontier.pop(), set()) - reachable:
+            reachable.add(child)
+            frontier.append(child)
+    stray = sorted(set(lock) - reachable)
+    assert not stray, f"requirements.lock holds {stray}, which nothing in pyproject.toml needs"
+
+
+def test_lock_parser_reads_what_uv_writes():
+    sample = (
+        "# header\n"
+        "cffi==2.1.1 ; platform_python_implementation != 'PyPy' \\\n"
+        "    --hash=sha256:aa \\\n"
+        "    --hash=sha256:bb\n"
+        "    # via cryptography\n"
+        "anyio==4.16.0 \\\n"
+        "    --hash=sha256:cc\n"
+        "    # via\n"
+        "    #   httpx\n"
+        "    #   starlette\n"
+    )
+    lock = parse_lock(sample)
+    assert lock["cffi"] == Locked(Version("2.1.1"), 2, ("cryptography",))
+    assert lock["anyio"] == Locked(Version("4.16.0"), 1, ("httpx", "starlette"))
+
+
+def test_image_installs_the_lock_with_hashes_then_the_project_without_dependencies():
+    runs = [ins.args for ins in builder_stage().all("RUN")]
+    sources = {source for item in copies(builder_stage()) for source in item.sources}
+    assert "requirements.lock" in sources, "the builder must copy requirements.lock"
+    locked = [run for run in runs if "requirements.lock" in run]
+    assert locked and all("--require-hashes" in run for run in locked), (
+        "install requirements.lock with pip --require-hashes"
+    )
+    project = [run for run in runs if re.search(r"pip install[^&]* \.(\s|$)", run)]
+    assert project and all("--no-deps" in run for run in project), (
+        "install the project with --no-deps: its dependencies come from the lock only"
     )

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from oci.auth.signers import SecurityTokenSigner
 
-from tests.support import jws
-from tests.support.cavage import (
+from testkit import jws
+from testkit.cavage import (
     KeyKind,
     KeyRegistry,
     SignatureError,
@@ -23,7 +23,7 @@ from tests.support.cavage import (
     parse_authorization,
     verify_request,
 )
-from tests.support.oci_credentials import (
+from testkit.oci_credentials import (
     TokenIssuer,
     make_api_key_profile,
     make_resource_principal_v22,

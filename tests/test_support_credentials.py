@@ -10,9 +10,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from oci.auth.signers import SecurityTokenSigner
 
-from tests.support import jws
-from tests.support.cavage import KeyRegistry, verify_request
-from tests.support.oci_credentials import (
+from testkit import jws
+from testkit.cavage import KeyRegistry, verify_request
+from testkit.oci_credentials import (
     TokenIssuer,
     api_key_fingerprint,
     make_api_key_profile,

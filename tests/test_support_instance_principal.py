@@ -9,14 +9,14 @@ import oci
 import pytest
 from oci.auth.signers import InstancePrincipalsSecurityTokenSigner
 
-from tests.support import jws
-from tests.support.cavage import KeyKind, KeyRegistry, verify_request
+from testkit import jws
+from testkit.cavage import KeyKind, KeyRegistry, verify_request
+from testkit.oci_credentials import TokenIssuer
 from tests.support.instance_principal import (
     METADATA_AUTH,
     InstanceIdentity,
     InstancePrincipalStandIn,
 )
-from tests.support.oci_credentials import TokenIssuer
 from tests.support.sdk_signing import sign_with_sdk
 
 URL = "https://md.example.com/ocid1.md/predict/metrics"

@@ -10,8 +10,8 @@ import httpx
 import oci
 import pytest
 
-from tests.support.cavage import KeyKind, KeyRegistry
-from tests.support.oci_credentials import make_api_key_profile
+from testkit.cavage import KeyKind, KeyRegistry
+from testkit.oci_credentials import make_api_key_profile
 from tests.support.sdk_signing import sign_with_sdk
 from tests.support.signed_upstream import (
     GARBAGE,

@@ -1,6 +1,5 @@
 """Cuts from the image's virtual environment what aqua-metrics never loads. Runs in the builder stage.
 
-    python slim.py requirements PYPROJECT    print the project's runtime dependencies, one a line
     python slim.py deps VENV     after the dependencies are installed (pip still present)
     python slim.py final VENV    after the project is installed: drop pip/setuptools, compile
 
@@ -216,22 +215,10 @@ def compile_all(venv: Path, site: Path) -> None:
     print(f"slim: bytecode for the kept packages: +{(size_of(site) - before) / 1e6:.1f} MB")
 
 
-def requirements(pyproject: Path) -> None:
-    """The [project] dependencies (no extras), so they install in a layer of their own."""
-    import tomllib
-
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    for requirement in project["dependencies"]:
-        print(requirement)
-
-
 def main(argv: list[str]) -> int:
-    if len(argv) != 3 or argv[1] not in {"requirements", "deps", "final"}:
+    if len(argv) != 3 or argv[1] not in {"deps", "final"}:
         print(__doc__, file=sys.stderr)
         return 2
-    if argv[1] == "requirements":
-        requirements(Path(argv[2]))
-        return 0
     venv = Path(argv[2])
     site = site_packages(venv)
     start = size_of(venv)

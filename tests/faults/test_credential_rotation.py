@@ -17,8 +17,8 @@ import time
 import httpx
 import pytest
 
-from tests.support.cavage import KeyRegistry
-from tests.support.oci_credentials import (
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import (
     TokenIssuer,
     make_resource_principal_v22,
     make_security_token_profile,

@@ -22,6 +22,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from testkit.waiting import wait_until
 from tests.support.counting_upstream import CountingUpstream
 from tests.support.proxy_process import ProxyProcess, sample_value
 from tests.support.raw_http import parse_response
@@ -151,8 +152,14 @@ def test_1000_concurrent_requests_stay_within_the_configured_limits(lab):
 def test_scrapes_do_not_grow_the_log(lab):
     """State changes are logged, scrapes are not: 200 successful scrapes add no log line."""
     proxy, _ = lab
-    assert proxy.get("/targets/fast/metrics")[0] == 200  # any state change is logged by now
-    time.sleep(0.2)
+    assert proxy.get("/targets/fast/metrics")[0] == 200
+
+    def fast_logged_as_ok() -> bool:
+        """`fast` turning ok is a state change the proxy logs; wait until that line is on disk."""
+        states = [line for line in proxy.logs().splitlines() if "target fast: " in line]
+        return bool(states) and states[-1].endswith(("scraping ok", "recovered"))
+
+    wait_until(fast_logged_as_ok, 10, message=proxy.logs)
     lines_before = len(proxy.logs().splitlines())
 
     async def steady():
@@ -164,6 +171,7 @@ def test_scrapes_do_not_grow_the_log(lab):
                 assert [r.status_code for r in responses] == [200] * MAX_INFLIGHT
 
     asyncio.run(steady())
+    # Absence cannot be awaited: give a line written late a moment to reach the file.
     time.sleep(0.2)
     added = proxy.logs().splitlines()[lines_before:]
     assert not added, f"{len(added)} log lines for 200 scrapes, e.g.:\n" + "\n".join(added[:3])

@@ -14,12 +14,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 import pytest
 
-from tests.support.stack import Stack
+from testkit.stack import Stack
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -80,8 +80,7 @@ def raw_samples(stack: Stack) -> dict[tuple, set[tuple[float, str]]]:
 
 
 def _wait_for_new_prometheus(stack: Stack, old_pid: int, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def new_pid_answering() -> int | None:
         try:
             pid = stack.supervisor_pid("prometheus")
             if pid != old_pid:
@@ -89,14 +88,20 @@ def _wait_for_new_prometheus(stack: Stack, old_pid: int, timeout: float = 60) ->
                 return pid
         except (AssertionError, OSError):
             pass
-        time.sleep(0.3)
-    raise AssertionError(f"prometheus did not come back:\n{stack.logs()[-3000:]}")
+        return None
+
+    return wait_until(
+        new_pid_answering,
+        timeout,
+        0.3,
+        lambda: f"prometheus did not come back:\n{stack.logs()[-3000:]}",
+    )
 
 
 def _restart_and_compare(stack: Stack, restart) -> None:
     stack.wait_for('count_over_time(up{job="vllm"}[15m]) >= 5', timeout=60)
     with LoadLoop(f"{stack.proxy_url}/targets/demo/metrics") as load:
-        time.sleep(1.0)
+        wait_until(lambda: len(load.statuses) >= 10, 30, message="the load loop is not running")
         old_pid = stack.supervisor_pid("prometheus")
         before = raw_samples(stack)  # the last look before the restart
         restart(old_pid)
@@ -105,7 +110,9 @@ def _restart_and_compare(stack: Stack, restart) -> None:
         # Scraping resumed: samples newer than anything seen before the restart.
         stack.wait_for(f"timestamp(up{{job='vllm'}}) > {newest_before + 1}", timeout=60)
         after = raw_samples(stack)
-        time.sleep(0.5)
+        # The proxy keeps answering after the restart too, not only until it.
+        seen = len(load.statuses)
+        wait_until(lambda: len(load.statuses) >= seen + 10, 30, message="the load loop stalled")
     assert len(before) == len(SERIES), sorted(before)
     for key, values in before.items():
         assert len(values) >= 3, (key, values)

@@ -13,6 +13,7 @@ import time
 import httpx
 import pytest
 
+from testkit.waiting import wait_until
 from tests.support.counting_upstream import CountingUpstream
 from tests.support.netstat import established_connections
 from tests.support.proxy_process import ProxyProcess, sample_value
@@ -182,8 +183,5 @@ def test_scrapes_recover_as_soon_as_the_deployment_does(proxy, upstreams):
     assert b"vllm:num_requests_running" in body
     assert time.monotonic() - started < 1.0
     # The state change is logged once, as a recovery.
-    deadline = time.monotonic() + 2
-    while "target slow: recovered" not in proxy.logs() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "target slow: recovered" in proxy.logs(), proxy.logs()
+    wait_until(lambda: "target slow: recovered" in proxy.logs(), 2, message=proxy.logs)
     assert slow.wait_idle(1.0)

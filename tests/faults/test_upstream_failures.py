@@ -8,12 +8,12 @@ faulty target while the healthy one is scraped concurrently.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
 
-from tests.support.cavage import KeyRegistry
+from testkit.cavage import KeyRegistry
+from testkit.ports import refused_port
 from tests.support.proxy_process import ProxyProcess, sample_value
 from tests.support.signed_upstream import FaultMode, SignedUpstream
 
@@ -27,13 +27,6 @@ KINDS = (
     "protocol",
     "busy",
 )
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +53,18 @@ def lab(registry, api_key, tmp_path_factory):
     )
     upstreams["error500"].set_faults(mode=FaultMode.STATUS, status=500)
     targets = [f"{name}={upstream.url}" for name, upstream in upstreams.items()]
-    targets.append(f"refused=http://127.0.0.1:{_closed_port()}/metrics")
     env = {
-        "TARGETS": ",".join(targets),
         "OCI_CONFIG_FILE": str(api_key.config_path),
         "MAX_RESPONSE_BYTES": str(MAX_RESPONSE_BYTES),
         "UPSTREAM_TIMEOUT_SECONDS": "5",
     }
     try:
-        with ProxyProcess(env, work_dir=tmp_path_factory.mktemp("proxy")) as proxy:
-            yield proxy, upstreams
+        # Held for the whole module, so nothing can start listening on the refused target's port.
+        with refused_port() as refused:
+            targets.append(f"refused=http://127.0.0.1:{refused}/metrics")
+            env["TARGETS"] = ",".join(targets)
+            with ProxyProcess(env, work_dir=tmp_path_factory.mktemp("proxy")) as proxy:
+                yield proxy, upstreams
     finally:
         for upstream in upstreams.values():
             upstream.close()

@@ -35,17 +35,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cavage import KeyRegistry
-from tests.support.instance_principal import InstancePrincipalStandIn
-from tests.support.oci_credentials import (
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import (
     TokenIssuer,
     make_api_key_profile,
     make_resource_principal_v22,
     make_security_token_profile,
     write_config_profile,
 )
+from testkit.ports import free_port
+from tests.support.instance_principal import InstancePrincipalStandIn
 from tests.support.signed_upstream import SignedUpstream
-from tests.support.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_DIR = ROOT / "image"
@@ -54,6 +54,9 @@ IMAGE_TAG = os.environ.get("AQUA_IMAGE_TAG", "localhost/aqua-metrics:ci")
 CACHE_ROOT = Path(os.environ.get("AQUA_IMAGE_CACHE", "/var/cache/aqua-metrics-image"))
 BUILD_TIMEOUT = 1800
 READY_TIMEOUT = 120
+# The first test of the module also pays for the image build (its module fixture): allow for it on
+# top of pyproject's per-test limit.
+pytestmark = pytest.mark.timeout(BUILD_TIMEOUT + 300)
 # Lines buildah itself prints when the command it ran exits non-zero; not the container's output.
 BUILDAH_EXIT_LINE = re.compile(r"^(subprocess exited with status \d+|Error: exit status \d+)$")
 FAST_SCRAPES = {"SCRAPE_INTERVAL": "2s", "SCRAPE_TIMEOUT": "1s"}

@@ -24,7 +24,8 @@ from app.stack.components import grafana_environment, prometheus_argv
 from app.stack.layout import DataLayout
 from app.stack.runtime import render_web_config
 from app.stack.start import StackPlan, prepare
-from tests.support.binaries import REPO_ROOT
+from testkit.binaries import REPO_ROOT
+from testkit.stack import Stack, base_environment, short_tmp_dir
 from tests.support.fake_grafana import (
     GRAFANA_DEFAULT_ADMIN_PASSWORD,
     install_fake_grafana,
@@ -32,7 +33,6 @@ from tests.support.fake_grafana import (
     resolve_anonymous,
 )
 from tests.support.netstat import listening_addresses
-from tests.support.stack import Stack, base_environment, short_tmp_dir
 
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 

@@ -30,19 +30,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.cavage import KeyRegistry
-from tests.support.fake_grafana import install_fake_grafana
-from tests.support.oci_credentials import (
+from testkit import jws
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import (
     TokenIssuer,
     make_api_key_profile,
     make_resource_principal_v22,
     make_security_token_profile,
 )
-from tests.support.proxy_process import ProxyProcess
+from testkit.stack import Stack, base_environment, short_tmp_dir
+from testkit.waiting import wait_until
+from tests.support.fake_grafana import install_fake_grafana
+from tests.support.proxy_process import ProxyProcess, sample_value
 from tests.support.recording_server import HostileUpstream
 from tests.support.secret_scan import SecretSet
 from tests.support.signed_upstream import FaultMode, SignedUpstream
-from tests.support.stack import Stack, base_environment, short_tmp_dir
 
 
 def _strong(prefix: str) -> str:
@@ -161,6 +163,11 @@ def test_api_key_with_pass_phrase(tmp_path):
     _assert_clean(secrets_, evidence)
 
 
+def _refresh_count(proxy: ProxyProcess, kind: str) -> float:
+    """aqua_proxy_signer_<kind>_total of the proxy (kind: refreshes or refresh_failures)."""
+    return sample_value(proxy.metrics(), f"aqua_proxy_signer_{kind}_total")
+
+
 def test_session_token(tmp_path):
     registry = KeyRegistry()
     issuer = TokenIssuer()
@@ -182,7 +189,8 @@ def test_session_token(tmp_path):
         with ProxyProcess(env, work_dir=tmp_path / "p1") as proxy:
             _exercise_proxy(proxy, ["md"], evidence)
             tokens.append(creds.rotate(ttl_seconds=3600))
-            time.sleep(2.5)
+            expires = jws.decode_unverified(tokens[0])[1]["exp"]
+            wait_until(lambda: time.time() > expires, 30, message="the first token never expired")
             status, body = proxy.get("/targets/md/metrics")
             assert status == 200, body
             assert "retrying once with renewed credentials" in proxy.logs()
@@ -193,12 +201,16 @@ def test_session_token(tmp_path):
         env["TOKEN_REFRESH_CHECK_SECONDS"] = "0.3"
         with ProxyProcess(env, work_dir=tmp_path / "p2") as proxy:
             tokens.append(creds.rotate(ttl_seconds=3600))
-            time.sleep(1.0)
+            wait_until(lambda: _refresh_count(proxy, "refreshes") >= 1, 30, message=proxy.logs)
             _exercise_proxy(proxy, ["md"], evidence)
             creds.token_path.write_text("")
-            time.sleep(1.0)
-            status, body = proxy.get("/readyz")
-            assert status == 503 and b"credential refresh failing" in body, body
+
+            def readyz_reports_the_failing_refresh() -> tuple[int, bytes] | None:
+                status, body = proxy.get("/readyz")
+                return (status, body) if b"credential refresh failing" in body else None
+
+            status, body = wait_until(readyz_reports_the_failing_refresh, 30, message=proxy.logs)
+            assert status == 503, body
             evidence.add("readyz (refresh failing)", body)
             broken = (
                 "eyJhbGciOiJSUzI1NiJ9."
@@ -206,8 +218,19 @@ def test_session_token(tmp_path):
                 + ".c2lnbmF0dXJlLW9mLWEtYnJva2VuLXRva2Vu"
             )
             tokens.append(broken)
+            refreshes = _refresh_count(proxy, "refreshes")
+            failures = _refresh_count(proxy, "refresh_failures")
             creds.token_path.write_text(broken)
-            time.sleep(1.0)
+
+            def broken_token_was_read() -> bool:
+                # Adopted (the SDK may not parse it yet), or two more failed attempts, of which at
+                # least one began after the write (attempts run one at a time).
+                return (
+                    _refresh_count(proxy, "refreshes") > refreshes
+                    or _refresh_count(proxy, "refresh_failures") >= failures + 2
+                )
+
+            wait_until(broken_token_was_read, 30, message=proxy.logs)
             _exercise_proxy(proxy, ["md"], evidence)
         evidence.add("proxy log 2", proxy.logs())
         evidence.command("check", [sys.executable, "-m", "app", "check"], proxy.env)

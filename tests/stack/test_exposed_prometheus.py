@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.support.stack import Stack
+from testkit.stack import Stack
 
 pytestmark = pytest.mark.stack
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack import Stack, base_environment, run_start, short_tmp_dir
+from testkit.stack import Stack, base_environment, run_start, short_tmp_dir
+from testkit.waiting import wait_until
 
 pytestmark = pytest.mark.stack
 
@@ -51,21 +52,22 @@ def _sample_count(stack: Stack, expr: str) -> float:
     return float(result[0]["value"][1]) if result else 0.0
 
 
+def _restarted(stack, program: str, old_pid: int) -> bool:
+    """supervisord runs `program` under a pid other than `old_pid`."""
+    try:
+        return stack.supervisor_pid(program) != old_pid
+    except AssertionError:  # between the death and the restart there is no pid
+        return False
+
+
 def test_kill_9_of_prometheus_restarts_it_and_keeps_samples(demo_stack):
     demo_stack.wait_for('count_over_time(up{job="vllm"}[1h]) >= 3')
     before = _sample_count(demo_stack, 'up{job="vllm"}')
     old_pid = demo_stack.supervisor_pid("prometheus")
     os.kill(old_pid, signal.SIGKILL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if demo_stack.supervisor_pid("prometheus") != old_pid:
-                break
-        except AssertionError:
-            pass
-        time.sleep(0.3)
-    else:
-        raise AssertionError("prometheus was not restarted")
+    wait_until(
+        lambda: _restarted(demo_stack, "prometheus", old_pid), 30, 0.3, "prometheus not restarted"
+    )
     demo_stack.wait_for(
         'count_over_time(up{job="vllm"}[1h])',
         predicate=lambda r: r and float(r[0]["value"][1]) > before,
@@ -76,7 +78,7 @@ def test_kill_9_of_prometheus_restarts_it_and_keeps_samples(demo_stack):
 def test_kill_9_of_the_proxy_restarts_it_and_scraping_resumes(demo_stack):
     old_pid = demo_stack.supervisor_pid("proxy")
     os.kill(old_pid, signal.SIGKILL)
-    time.sleep(1)
+    wait_until(lambda: _restarted(demo_stack, "proxy", old_pid), 30, 0.3, "proxy not restarted")
     demo_stack.wait_for('up{job="vllm"} == 1')
     new_pid = demo_stack.supervisor_pid("proxy")
     assert new_pid != old_pid
@@ -201,18 +203,18 @@ def test_alert_rules_are_loaded_and_evaluate_cleanly(demo_stack):
         for rule in group["rules"]
         if "alert" in rule
     }
-    deadline = time.monotonic() + 30
-    while True:  # "unknown" until a rule's first evaluation
+    rules: list[dict] = []
+
+    def every_rule_evaluated() -> bool:  # "unknown" until a rule's first evaluation
+        nonlocal rules
         with urllib.request.urlopen(
             f"{demo_stack.prometheus_url}/api/v1/rules", timeout=10
         ) as response:
             groups = json.load(response)["data"]["groups"]
         rules = [rule for group in groups for rule in group["rules"]]
-        if (
-            rules and all(rule["health"] != "unknown" for rule in rules)
-        ) or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+        return bool(rules) and all(rule["health"] != "unknown" for rule in rules)
+
+    wait_until(every_rule_evaluated, 30, 1, lambda: f"rules not all evaluated: {rules}")
     assert {rule["name"] for rule in rules} == expected
     assert all(rule["health"] == "ok" for rule in rules), [
         (r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"

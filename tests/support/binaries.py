@@ -1,33 +1,10 @@
-"""Locates the real Prometheus and promtool binaries the tests run against.
+"""Moved to `testkit.binaries` (shared with bench/); this alias keeps older imports working.
 
-Tests never skip when a binary is missing: CI installs them (scripts/install-prometheus.sh), so a
-missing binary is a broken environment and must fail loudly.
+New code imports `testkit.binaries` directly. The alias makes both names the same module object.
 """
 
-from __future__ import annotations
+import sys
 
-import os
-import shutil
-from pathlib import Path
+import testkit.binaries
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CACHED_BIN_DIR = REPO_ROOT / ".cache" / "prometheus" / "root" / "usr" / "bin"
-
-
-def find_binary(name: str, env_var: str) -> Path:
-    """Return the path of `name`: from `env_var`, then PATH, then the repo's install cache."""
-    configured = os.environ.get(env_var)
-    if configured:
-        path = Path(configured)
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-        raise RuntimeError(f"{env_var}={configured} is not an executable file")
-    cached = CACHED_BIN_DIR / name
-    if cached.is_file():
-        return cached
-    on_path = shutil.which(name)
-    if on_path:
-        return Path(on_path)
-    raise RuntimeError(
-        f"{name} not found: run scripts/install-prometheus.sh (make deps) or set {env_var}"
-    )
+sys.modules[__name__] = testkit.binaries

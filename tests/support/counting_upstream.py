@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 
+from testkit.waiting import WaitTimeout, wait_until
 from tests.support.signed_upstream import SignedUpstream, _Handler
 
 _current = threading.local()
@@ -100,12 +101,11 @@ class CountingUpstream(SignedUpstream):
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no request is open; True when that happened within `timeout`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.open_requests == 0:
-                return True
-            time.sleep(0.02)
-        return self.open_requests == 0
+        try:
+            wait_until(lambda: self.open_requests == 0, timeout, 0.02)
+        except WaitTimeout:
+            return False
+        return True
 
     def _enter(self) -> None:
         with self._count_lock:

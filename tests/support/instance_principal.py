@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.support.cavage import (
+from testkit.background_server import BackgroundHTTPServer, QuietHandler
+from testkit.cavage import (
     BODY_HEADERS,
     KeyKind,
     KeyRegistry,
@@ -37,8 +38,7 @@ from tests.support.cavage import (
     SignatureError,
     verify_request,
 )
-from tests.support.http_server import BackgroundHTTPServer, QuietHandler
-from tests.support.oci_credentials import DEFAULT_REGION, TokenIssuer, fake_ocid
+from testkit.oci_credentials import DEFAULT_REGION, TokenIssuer, fake_ocid
 
 METADATA_AUTH = "Bearer Oracle"
 FEDERATION_SIGNED_HEADERS = ("date", "(request-target)", *BODY_HEADERS)

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -23,8 +22,9 @@ from typing import Self
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.binaries import REPO_ROOT
-from tests.support.stack import free_port
+from testkit.binaries import REPO_ROOT
+from testkit.ports import PortConflict, free_port, port_conflict_in, retry_on_port_conflict
+from testkit.waiting import wait_until
 
 STARTUP_TIMEOUT = 30.0
 
@@ -88,8 +88,12 @@ class ProxyProcess:
         return self.process.pid
 
     def start(self) -> Self:
+        """Start the proxy and wait for /healthz; on a lost port, again on a fresh one."""
+        return retry_on_port_conflict(self._start_once)
+
+    def _start_once(self) -> Self:
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "app", "proxy"],
                 env=self.env,
                 stdout=log,
@@ -97,17 +101,23 @@ class ProxyProcess:
                 cwd="/",
                 start_new_session=True,
             )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"proxy exited with {self.process.returncode}:\n{self.logs()}")
+        self.process = process
+
+        def healthy() -> bool:
+            if process.poll() is not None:
+                if port_conflict_in(self.logs(), [self.port]):
+                    self.port = free_port()
+                    self.env["PROXY_PORT"] = str(self.port)
+                    raise PortConflict(f"proxy lost its port:\n{self.logs()}")
+                raise AssertionError(f"proxy exited with {process.returncode}:\n{self.logs()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
-                    if response.status == 200:
-                        return self
+                    return response.status == 200
             except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"proxy did not answer /healthz within {STARTUP_TIMEOUT}s")
+                return False
+
+        wait_until(healthy, STARTUP_TIMEOUT, 0.1, "proxy did not answer /healthz")
+        return self
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from tests.support.http_server import BackgroundHTTPServer, QuietHandler
+from testkit.background_server import BackgroundHTTPServer, QuietHandler
 from tests.support.signed_upstream import METRICS_CONTENT_TYPE, default_metrics_body
 
 

@@ -17,15 +17,15 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from tests.support.cavage import (
+from testkit.background_server import BackgroundHTTPServer, QuietHandler
+from testkit.cavage import (
     KeyRegistry,
     SignatureError,
     VerifiedSignature,
     parse_authorization,
     verify_request,
 )
-from tests.support.http_server import BackgroundHTTPServer, QuietHandler
-from tests.support.oci_credentials import fake_ocid
+from testkit.oci_credentials import fake_ocid
 
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 NOT_AUTHORIZED = {

@@ -6,6 +6,7 @@ daemon threads so many concurrent connections work and a stuck handler never blo
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import sys
@@ -71,10 +72,8 @@ class QuietHandler(BaseHTTPRequestHandler):
     def reset_connection(self) -> None:
         """Abort the TCP connection with RST (SO_LINGER 0), as a crashing peer would."""
         self.close_connection = True
-        try:
+        with contextlib.suppress(OSError):
             self.wfile.flush()
-        except OSError:
-            pass
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
 
