@@ -39,9 +39,9 @@ from app.discovery.listing import DeploymentLister, ListingConfig, build_client
 from bench.common import rss_bytes
 
 # The stand-in and credentials still live in tests/support (being moved out; see the report).
-from tests.support.cavage import KeyRegistry
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import fake_ocid, make_api_key_profile
 from tests.support.datascience_api import DataScienceApi
-from tests.support.oci_credentials import fake_ocid, make_api_key_profile
 
 DEPLOYMENTS = 1000
 REGION = "us-ashburn-1"

@@ -14,6 +14,7 @@ the oci SDK signer the proxy wraps, asked to sign the body headers the example s
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from oci.signer import Signer
 
 from app.credentials import WireRequest, build_credentials
-from app.oci_config import AuthMode, ResolvedAuth
+from app.oci_config import AuthMode, resolve_auth
 from app.signing import OciSigningAuth
 from testkit.cavage import KeyRegistry, SignatureError, parse_authorization, verify_request
 
@@ -77,13 +78,17 @@ def credentials_files(tmp_path_factory) -> tuple[Path, Path]:
 def credentials(credentials_files):
     """The credentials the proxy builds from that profile (app/credentials.py)."""
     config, key_file = credentials_files
-    auth = ResolvedAuth(
-        mode=AuthMode.API_KEY,
-        requested=AuthMode.API_KEY,
-        config_file=config,
+    problems: list[str] = []
+    auth = resolve_auth(
+        AuthMode.API_KEY,
+        has_targets=True,
+        config_file=str(config),
         profile="DEFAULT",
-        key_file=key_file,
+        environ={},
+        problems=problems,
     )
+    assert problems == []
+    assert auth.profile_key is not None and auth.profile_key.key_file == key_file
     return build_credentials(auth)
 
 
@@ -162,8 +167,9 @@ def test_the_proxy_signing_path_reproduces_the_published_get_signature(
     # sign_request stamps the current time; pin it to the example's Date (the only varying input).
     monkeypatch.setattr(email.utils, "formatdate", lambda *args, **kwargs: VECTOR["date"])
     request = httpx.Request("GET", VECTOR["get"]["url"])
-    flow = OciSigningAuth(credentials, refresher=None).sync_auth_flow(request)
-    signed = next(flow)  # the request as it would go on the wire; nothing is sent
+    flow = OciSigningAuth(credentials, refresher=None).async_auth_flow(request)
+    # The request as it would go on the wire; nothing is sent.
+    signed = asyncio.run(anext(flow))  # type: ignore[arg-type]
 
     assert signed.headers["date"] == VECTOR["date"]
     assert signed.headers["host"] == "iaas.us-phoenix-1.oraclecloud.com"

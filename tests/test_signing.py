@@ -22,14 +22,14 @@ from app.refusal import is_refused, may_be_refused
 from app.server import create_app
 from app.settings import load_settings
 from app.signing import OciSigningAuth, TokenRefresher
-from tests.support.cavage import KeyRegistry
-from tests.support.instance_principal import InstancePrincipalStandIn
-from tests.support.oci_credentials import (
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import (
     TokenIssuer,
     make_api_key_profile,
     make_resource_principal_v22,
     make_security_token_profile,
 )
+from tests.support.instance_principal import InstancePrincipalStandIn
 from tests.support.signed_upstream import SignedUpstream
 
 
