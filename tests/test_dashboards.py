@@ -7,12 +7,10 @@ in production: a syntax or type error fails here instead of showing as a red pan
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import re
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -22,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from grafana.generator import cli
 from tests.support.dashboards import (
     ALL,
     DASHBOARD_DIR,
@@ -82,23 +81,31 @@ def base_name(metric: str) -> str:
 # --- files -------------------------------------------------------------------------------------
 
 
-def load_generator():
-    path = REPO_ROOT / "grafana" / "build_dashboards.py"
-    spec = importlib.util.spec_from_file_location("aqua_build_dashboards", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_committed_json_is_the_generator_output():
-    rendered = load_generator().render()
-    committed = sorted(DASHBOARD_DIR.glob("*.json"))
-    assert sorted(rendered) == committed, "run: .venv/bin/python grafana/build_dashboards.py"
+def test_committed_files_are_the_generator_output():
+    # The dashboards Grafana reads and the rules Prometheus loads are both generated.
+    rendered = cli.render()
+    committed = [
+        *sorted(DASHBOARD_DIR.glob("*.json")),
+        REPO_ROOT / "rules" / "aqua-metrics.rules.yml",
+    ]
+    assert sorted(rendered) == sorted(committed), "run: .venv/bin/python -m grafana.generator"
     for path, text in rendered.items():
         assert path.read_text(encoding="utf-8") == text, (
-            f"{path.name} is stale: run .venv/bin/python grafana/build_dashboards.py"
+            f"{path.name} is stale: run .venv/bin/python -m grafana.generator"
         )
+
+
+def test_generator_check_reports_a_stale_file(tmp_path, monkeypatch, capsys):
+    stale = tmp_path / "vllm-deployment.json"
+    stale.write_text("{}\n", encoding="utf-8")
+    monkeypatch.setattr(cli, "render", lambda: {stale: "[]\n"})
+    monkeypatch.setattr(cli, "REPO_ROOT", tmp_path)
+    assert cli.main(["--check"]) == 1
+    assert stale.read_text(encoding="utf-8") == "{}\n", "--check never writes"
+    assert "stale: vllm-deployment.json" in capsys.readouterr().out
+    assert cli.main([]) == 0
+    assert stale.read_text(encoding="utf-8") == "[]\n"
+    assert cli.main(["--check"]) == 0
 
 
 def test_expected_dashboards_with_stable_uids(dashboards):
