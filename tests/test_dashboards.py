@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from grafana.generator import cli
+from grafana.generator.layout import Layout
 from tests.support.dashboards import (
     ALL,
     DASHBOARD_DIR,
@@ -110,6 +111,30 @@ def test_generator_check_reports_a_stale_file(tmp_path, monkeypatch, capsys):
     assert cli.main([]) == 0
     assert stale.read_text(encoding="utf-8") == "[]\n"
     assert cli.main(["--check"]) == 0
+
+
+def test_layout_places_panels_and_numbers_ids():
+    grid = Layout()
+    tiles = [grid.add(10, 4, {}) for _ in range(3)]  # the third wraps to a new line
+    grid.row("Open")
+    wide = grid.add(24, 8, {})
+    grid.row("Collapsed", collapsed=True)
+    child = grid.add(12, 5, {})
+    last = grid.row("After")
+    assert [t["gridPos"] for t in tiles] == [
+        {"h": 4, "w": 10, "x": 0, "y": 0},
+        {"h": 4, "w": 10, "x": 10, "y": 0},
+        {"h": 4, "w": 10, "x": 0, "y": 4},
+    ]
+    assert [p["id"] for p in grid.panels] == [1, 2, 3, 10, 11, 20, 30]
+    assert grid.panels[3]["gridPos"] == {"h": 1, "w": 24, "x": 0, "y": 8}
+    assert wide["gridPos"]["y"] == 9
+    collapsed = grid.panels[5]
+    assert collapsed["collapsed"] and collapsed["panels"] == [child]
+    assert (collapsed["gridPos"]["y"], child["id"], child["gridPos"]["y"]) == (17, 21, 18)
+    assert last["gridPos"]["y"] == 18, "a collapsed row's panels take no space"
+    with pytest.raises(ValueError, match="does not fit"):
+        grid.add(25, 1, {})
 
 
 def test_expected_dashboards_with_stable_uids(dashboards):
