@@ -22,8 +22,10 @@ import yaml
 
 from grafana.generator import cli
 from grafana.generator.layout import Layout
+from grafana.generator.metrics import LEGACY_SERIES
 from tests.support.dashboards import (
     ALL,
+    CURRENT_VLLM_SERIES,
     DASHBOARD_DIR,
     NEW_VLLM_ONLY_TARGETS,
     OPTIONAL_FEATURE_TARGETS,
@@ -307,6 +309,11 @@ def test_vllm_selectors_are_filtered_by_deployment_and_model(dashboards):
                 assert "model_name" not in matchers, f"{where}: {metric} has no model label"
             elif proxy_with_deployment.match(metric):
                 assert deployment in matchers, f"{where}: {metric}"
+
+
+def test_legacy_names_are_not_current_vllm_names():
+    # The generator's one list of older-vLLM names must not shadow a name vLLM still exposes.
+    assert LEGACY_SERIES and not (LEGACY_SERIES & CURRENT_VLLM_SERIES)
 
 
 def test_only_known_vllm_series_are_queried(dashboards):

@@ -14,6 +14,9 @@ data source does it:
 
 Template variables of type `query` are returned too, their `label_values(selector, label)` reduced
 to the selector, so a test can check that each variable would find values.
+
+`check_targets` is the data check the tests share: every visible target on its own, its zero
+fallback removed, against explicit allowances keyed by (dashboard uid, panel id, refId).
 """
 
 from __future__ import annotations
