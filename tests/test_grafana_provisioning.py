@@ -9,8 +9,13 @@ each with its source:
 - Values (never keys) go through os.ExpandEnv; `$$` is a literal `$`
   (pkg/services/provisioning/values/values.go). Booleans are then parsed with Go's
   strconv.ParseBool and integers with strconv.ParseInt, so an empty value for a boolean key fails.
-- A missing `provisioning/plugins` or `provisioning/alerting` directory is logged and skipped, not
-  fatal (the readers return no configs), so the image needs neither.
+- Every folder under `provisioning/` is read at each start; a missing one is logged at ERROR level
+  (pkg/services/provisioning/{plugins,alerting}/config_reader.go: "Failed to read plugin
+  provisioning files from directory", "can't read alerting provisioning files from directory").
+  The dashboards, datasources and plugins readers skip files not ending in .yaml/.yml; the alerting
+  reader also parses .json and warns about ("invalid suffix ... skipping") any other file. So
+  `alerting/` and `plugins/` exist, each holding one YAML file that provisions nothing, and no
+  folder holds a README or other stray file.
 """
 
 from __future__ import annotations
@@ -214,7 +219,6 @@ def test_interpolated_datasource_is_valid_without_basic_auth():
     assert ds["url"] == "http://localhost:9090"
     assert ds["basicAuth"] is False
     assert ds["jsonData"]["timeInterval"] == "15s"
-    assert re.fullmatch(r"\d+(ms|s|m|h)", ds["jsonData"]["timeInterval"])
 
 
 def test_interpolated_datasource_with_basic_auth():
@@ -310,10 +314,23 @@ def test_dashboard_json_needs_no_environment():
             assert name not in text, f"{path.name} refers to ${name}, which Grafana won't expand"
 
 
-def test_only_yaml_files_at_provisioning_level():
-    # Grafana parses every *.yaml/*.yml in these directories; stray files must not be YAML.
-    for sub in ("datasources", "dashboards"):
-        for path in (PROVISIONING / sub).iterdir():
-            if path.is_file():
-                assert path.suffix in {".yaml", ".yml"}, path
-                assert load(path)["apiVersion"] == 1
+# The folders Grafana's provisioning readers scan, each with apiVersion 1 files only.
+SCANNED_FOLDERS = ("alerting", "dashboards", "datasources", "plugins")
+
+
+def test_every_scanned_folder_exists_and_holds_only_provisioning_yaml():
+    assert sorted(p.name for p in PROVISIONING.iterdir()) == sorted(SCANNED_FOLDERS)
+    for sub in SCANNED_FOLDERS:
+        files = [p for p in (PROVISIONING / sub).iterdir() if p.is_file()]
+        assert files, f"{sub}/ needs a file, or git and the wheel drop the folder"
+        for path in files:
+            assert path.suffix == ".yaml", f"{path}: Grafana skips or warns about other files"
+            assert load(path)["apiVersion"] == 1, path
+
+
+def test_alerting_and_plugin_files_provision_nothing():
+    # Alert rules live in Prometheus (rules/); no app plugin exists in an air-gapped install.
+    (alerting,) = (PROVISIONING / "alerting").iterdir()
+    assert load(alerting) == {"apiVersion": 1}
+    (plugins,) = (PROVISIONING / "plugins").iterdir()
+    assert load(plugins) == {"apiVersion": 1, "apps": []}

@@ -54,14 +54,12 @@ def test_rule_files_exist():
 def test_promtool_check_rules(promtool_path):
     result = run([str(promtool_path), "check", "rules", *map(str, RULE_FILES)], REPO_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
 
 
 def test_promtool_test_rules(promtool_path):
     # rule_files in the tests are relative to the test file, as promtool resolves them.
     result = run([str(promtool_path), "test", "rules", *map(str, RULE_TESTS)], REPO_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
 
 
 def test_the_expected_alerts_are_defined():

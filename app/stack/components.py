@@ -49,6 +49,10 @@ _GRAFANA_FIXED = {
     "GF_ANALYTICS_FEEDBACK_LINKS_ENABLED": "false",
     "GF_NEWS_NEWS_FEED_ENABLED": "false",
     "GF_PLUGINS_PREINSTALL_DISABLED": "true",
+    # Else Grafana fetches the plugin-signing public keys from grafana.com at start and every 10 days.
+    "GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED": "true",
+    # The plugin catalogue browses and installs from grafana.com: nothing to offer offline.
+    "GF_PLUGINS_PLUGIN_ADMIN_ENABLED": "false",
     "GF_SNAPSHOTS_EXTERNAL_ENABLED": "false",
     "GF_SECURITY_DISABLE_GRAVATAR": "true",
     "GF_USERS_ALLOW_SIGN_UP": "false",

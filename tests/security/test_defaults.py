@@ -50,12 +50,12 @@ def default_stack():
 
 
 @pytest.mark.stack
-def test_proxy_and_prometheus_listen_on_loopback_only(default_stack):
+def test_proxy_and_prometheus_listen_on_loopback_only_beside_a_stand_in_grafana(default_stack):
     ports = default_stack.ports
     proxy = listening_addresses(ports["PROXY_PORT"])
     prometheus = listening_addresses(ports["PROMETHEUS_PORT"])
     grafana = listening_addresses(ports["GRAFANA_PORT"])
-    assert grafana, "the listener table is not being read (Grafana's port not found)"
+    assert grafana, "the listener table is not being read (the stand-in Grafana's port not found)"
     assert proxy == {"127.0.0.1"}, f"proxy listens on {proxy}"
     assert prometheus == {"127.0.0.1"}, f"Prometheus listens on {prometheus}"
 
@@ -73,7 +73,7 @@ def _grafana_api_user(port: int, password: str | None) -> int:
 
 
 @pytest.mark.stack
-def test_grafana_in_the_running_stack_has_no_default_password_and_no_anonymous_access(
+def test_stand_in_grafana_run_by_the_stack_has_no_default_password_and_no_anonymous_access(
     default_stack,
 ):
     port = default_stack.ports["GRAFANA_PORT"]

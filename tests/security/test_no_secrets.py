@@ -346,7 +346,7 @@ def _grafana_user(port: int, password: str | None) -> int:
 
 
 @pytest.mark.stack
-def test_the_whole_stack_with_every_secret_set(tmp_path):
+def test_the_whole_stack_with_a_stand_in_grafana_and_every_secret_set(tmp_path):
     passphrase = _strong("stack-pass-phrase")
     prometheus_password = _strong("prometheus-pw")
     grafana_password = _strong("grafana-admin-pw")
@@ -377,7 +377,8 @@ def test_the_whole_stack_with_every_secret_set(tmp_path):
             stack.wait_for('up{job="vllm",deployment="md"} == 1')
             stack.wait_for('up{job="vllm",deployment="refused"} == 0')
             stack.wait_for('up{job="grafana"} == 1')
-            # The user's password really reached Grafana (the search below is not vacuous).
+            # The user's password really reached the stand-in Grafana, which resolves it as the
+            # Grafana binary does (the search below is not vacuous).
             assert _grafana_user(stack.ports["GRAFANA_PORT"], grafana_password) == 200
             _prometheus_evidence(stack, evidence, prometheus_password)
             with urllib.request.urlopen(f"{stack.proxy_url}/metrics", timeout=10) as response:
@@ -395,7 +396,7 @@ def test_the_whole_stack_with_every_secret_set(tmp_path):
 
 
 @pytest.mark.stack
-def test_a_generated_grafana_password_is_printed_once_in_its_line_and_never_again():
+def test_a_generated_password_for_the_stand_in_grafana_is_printed_once_and_never_again():
     grafana = install_fake_grafana(short_tmp_dir("aq-gf-"))
     stack = Stack.create(GRAFANA_ENABLED="true", GRAFANA_BIN=str(grafana))
     try:

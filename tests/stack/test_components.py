@@ -48,6 +48,8 @@ def test_grafana_is_air_gapped_private_and_provisioned(tmp_path):
         "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES": "false",
         "GF_NEWS_NEWS_FEED_ENABLED": "false",
         "GF_PLUGINS_PREINSTALL_DISABLED": "true",
+        "GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED": "true",
+        "GF_PLUGINS_PLUGIN_ADMIN_ENABLED": "false",
         "GF_SECURITY_DISABLE_GRAVATAR": "true",
         "GF_SNAPSHOTS_EXTERNAL_ENABLED": "false",
         "GF_USERS_ALLOW_SIGN_UP": "false",

@@ -14,145 +14,161 @@ data source does it:
 
 Template variables of type `query` are returned too, their `label_values(selector, label)` reduced
 to the selector, so a test can check that each variable would find values.
+
+`check_targets` is the data check the tests share: every visible target on its own, its zero
+fallback removed, against explicit allowances keyed by (dashboard uid, panel id, refId).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from grafana.generator.metrics import LEGACY_SERIES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = REPO_ROOT / "grafana" / "provisioning" / "dashboards" / "aqua"
 
 ALL = "$__all"  # The value Grafana stores for an "All" selection.
 
-# Panel titles (unique across dashboards) allowed to return no data on a healthy deployment that
-# carries traffic; every other panel must show data.
-OPTIONAL_PANELS: frozenset[str] = frozenset(
-    {
-        # Speculative decoding: the families exist only when a draft model / method is configured.
-        "Draft acceptance rate",
-        "Mean acceptance length",
-        "Accepted tokens / s by draft position",
-        # LoRA: vllm:lora_requests_info exists only when vLLM runs with --enable-lora.
-        "LoRA adapters (latest)",
-        # Monitoring health: one row per firing alert; empty is the good case.
-        "Firing alert instances",
-    }
-)
-
-# Panels that have no data on vLLM releases older than the metric they read (the legacy-format
-# fixture): these families have no older name to fall back to.
-NEW_VLLM_ONLY_PANELS: frozenset[str] = frozenset(
-    {
-        "Time per output token (per request)",  # vllm:request_time_per_output_token_seconds
-        "Waiting requests by reason",  # vllm:num_requests_waiting_by_reason
-    }
-)
-
-
 # --- vLLM metric names --------------------------------------------------------------------------
-# Series names of the vLLM V1 engine as exposed on /metrics (counters with `_total`), taken from
-# vLLM's metrics loggers; a typo such as llm-d's `vllm:num_preemptions` (no `_total`, never matches)
-# fails the tests instead of leaving a panel or an alert silently empty.
-_VLLM_PLAIN = (
-    "vllm:num_requests_running",
-    "vllm:num_requests_waiting",
-    "vllm:num_requests_waiting_by_reason",
-    "vllm:engine_sleep_state",
-    "vllm:kv_cache_usage_perc",
-    "vllm:prefix_cache_queries_total",
-    "vllm:prefix_cache_hits_total",
-    "vllm:external_prefix_cache_queries_total",
-    "vllm:external_prefix_cache_hits_total",
-    "vllm:mm_cache_queries_total",
-    "vllm:mm_cache_hits_total",
-    "vllm:num_preemptions_total",
-    "vllm:prompt_tokens_total",
-    "vllm:prompt_tokens_by_source_total",
-    "vllm:prompt_tokens_cached_total",
-    "vllm:generation_tokens_total",
-    "vllm:request_success_total",
-    "vllm:cache_config_info",
-    "vllm:corrupted_requests_total",
-    "vllm:lora_requests_info",
-    "vllm:spec_decode_num_drafts_total",
-    "vllm:spec_decode_num_draft_tokens_total",
-    "vllm:spec_decode_num_accepted_tokens_total",
-    "vllm:spec_decode_num_accepted_tokens_per_pos_total",
-    "vllm:nixl_num_failed_transfers_total",
-    "vllm:nixl_num_failed_notifications_total",
-    "vllm:nixl_num_kv_expired_reqs_total",
-    "vllm:estimated_flops_per_gpu_total",
-    "vllm:estimated_read_bytes_per_gpu_total",
-    "vllm:estimated_write_bytes_per_gpu_total",
-    "vllm:kv_offload_total_bytes_total",
-    "vllm:kv_offload_total_time_total",
-    "vllm:hf3fs_num_failed_save_total",
-    "vllm:hf3fs_num_failed_load_total",
-    "vllm:websocket_connections_active",
-    "vllm:websocket_connections_total",
-)
-# Histograms, by base name: each exposes `_bucket`, `_sum` and `_count`.
-_VLLM_HISTOGRAMS = (
-    "vllm:request_prompt_tokens",
-    "vllm:request_generation_tokens",
-    "vllm:iteration_tokens_total",
-    "vllm:request_max_num_generation_tokens",
-    "vllm:request_params_n",
-    "vllm:request_params_max_tokens",
-    "vllm:time_to_first_token_seconds",
-    "vllm:inter_token_latency_seconds",
-    "vllm:request_time_per_output_token_seconds",
-    "vllm:e2e_request_latency_seconds",
-    "vllm:request_queue_time_seconds",
-    "vllm:request_inference_time_seconds",
-    "vllm:request_prefill_time_seconds",
-    "vllm:request_decode_time_seconds",
-    "vllm:request_prefill_kv_computed_tokens",
-    "vllm:kv_block_lifetime_seconds",
-    "vllm:kv_block_idle_before_evict_seconds",
-    "vllm:kv_block_reuse_gap_seconds",
-    "vllm:nixl_xfer_time_seconds",
-    "vllm:nixl_post_time_seconds",
-    "vllm:nixl_bytes_transferred",
-    "vllm:nixl_num_descriptors",
-    "vllm:kv_offload_size",
-    "vllm:hf3fs_save_duration_seconds",
-    "vllm:hf3fs_load_duration_seconds",
-    "vllm:websocket_connection_duration_seconds",
-)
-# Names only older vLLM releases expose (renamed in 0.8-0.11, removed in 0.12-0.15).
-_VLLM_LEGACY_PLAIN = (
-    "vllm:gpu_cache_usage_perc",
-    "vllm:gpu_prefix_cache_queries_total",
-    "vllm:gpu_prefix_cache_hits_total",
-    "vllm:gpu_prefix_cache_hit_rate",
-)
-_VLLM_LEGACY_HISTOGRAMS = ("vllm:time_per_output_token_seconds",)
+# Series names of the vLLM V1 engine as exposed on /metrics, from tests/data/vllm-metrics.tsv (a
+# copy of vLLM's metric definitions: name, type, exposed_as, labels, ...), plus the names only
+# older releases expose, listed once in the generator (grafana/generator/metrics.py). A typo such
+# as llm-d's `vllm:num_preemptions` (no `_total`, never matches) fails the tests instead of
+# leaving a panel or an alert silently empty.
+VLLM_METRICS_TSV = REPO_ROOT / "tests" / "data" / "vllm-metrics.tsv"
 
-VLLM_SERIES: frozenset[str] = frozenset(
-    [*_VLLM_PLAIN, *_VLLM_LEGACY_PLAIN]
-    + [
-        f"{base}_{suffix}"
-        for base in (*_VLLM_HISTOGRAMS, *_VLLM_LEGACY_HISTOGRAMS)
-        for suffix in ("bucket", "sum", "count")
-    ]
-)
-# vLLM families that carry no `model_name` label (so a `model_name=~` matcher would drop them).
-VLLM_WITHOUT_MODEL_LABEL: frozenset[str] = frozenset(
-    {
-        "vllm:cache_config_info",
-        "vllm:lora_requests_info",
-        "vllm:websocket_connections_active",
-        "vllm:websocket_connections_total",
-        "vllm:websocket_connection_duration_seconds",
-    }
-)
+
+def _vllm_catalogue() -> tuple[frozenset[str], frozenset[str]]:
+    """(every exposed series name, the families without a `model_name` label)."""
+    series: set[str] = set()
+    without_model: set[str] = set()
+    with VLLM_METRICS_TSV.open(encoding="utf-8") as rows:
+        for row in csv.DictReader(rows, delimiter="\t"):
+            exposed = row["exposed_as"]
+            if exposed.endswith("_{bucket,sum,count}"):
+                base = exposed.removesuffix("_{bucket,sum,count}")
+                series.update(f"{base}_{suffix}" for suffix in ("bucket", "sum", "count"))
+            else:
+                series.add(exposed)
+            # e.g. "model_name, engine", "max_lora, ... (NO model_name/engine)", "(none)"
+            if "model_name" not in re.findall(r"\w+", row["labels"].split("(")[0]):
+                without_model.add(row["name"])
+    return frozenset(series), frozenset(without_model)
+
+
+CURRENT_VLLM_SERIES, VLLM_WITHOUT_MODEL_LABEL = _vllm_catalogue()
+VLLM_SERIES: frozenset[str] = CURRENT_VLLM_SERIES | LEGACY_SERIES
+
+
+# --- per-target data checks ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TargetKey:
+    """One query of one panel: what the data checks key their expectations by."""
+
+    dashboard_uid: str
+    panel_id: int
+    ref_id: str
+
+
+# Targets allowed to return no data on a healthy deployment carrying traffic, in every data set,
+# with why. Every other visible target must return data, and a listed one that does return data
+# fails the check as out of date.
+OPTIONAL_FEATURE_TARGETS: dict[TargetKey, str] = {
+    TargetKey("aqua-vllm", 71, "A"): "speculative decoding only: needs a draft model or method",
+    TargetKey("aqua-vllm", 72, "A"): "speculative decoding only: needs a draft model or method",
+    TargetKey("aqua-vllm", 73, "A"): "speculative decoding only: needs a draft model or method",
+    TargetKey("aqua-vllm", 81, "A"): "vllm:lora_requests_info exists only with --enable-lora",
+    TargetKey("aqua-health", 42, "A"): "one row per firing alert: empty is the good case",
+}
+# Targets with no data on vLLM releases older than the family they read (no older name exists).
+NEW_VLLM_ONLY_TARGETS: dict[TargetKey, str] = {
+    TargetKey("aqua-vllm", 23, ref): "vllm:request_time_per_output_token_seconds is V1-only"
+    for ref in "ABCDE"
+} | {TargetKey("aqua-vllm", 42, "A"): "vllm:num_requests_waiting_by_reason is V1-only"}
+
+# An `or` branch that only fills in zeros: `or vector(0)`, `or on (...) 0 * ...`, or the
+# zero line of `zero_if_absent` (`or on () label_replace(0 * ...)`).
+_ZERO_BRANCH = re.compile(r" or (?:on \([^)]*\) )?(?:vector\(0\)|0 \* |label_replace\(0 \* )")
+_OR = re.compile(r" or (?:on \([^)]*\) |ignoring \([^)]*\) )?")
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def _depths(expr: str) -> list[int]:
+    """Bracket depth at each character, quoted strings (matcher values, regexes) skipped."""
+    depths, depth, quote = [], 0, ""
+    for i, char in enumerate(expr):
+        if quote:
+            if char == quote and expr[i - 1] != "\\":
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in _OPEN:
+            depth += 1
+        elif char in _CLOSE:
+            depth -= 1
+        depths.append(depth)
+    return depths
+
+
+def without_zero_fallbacks(expr: str) -> str:
+    """`expr` with every branch that only supplies zeros removed, at any depth.
+
+    `count(x) or vector(0)` always returns a value, so checking it cannot show that `x` has data;
+    the check runs on `count(x)` alone.
+    """
+    while match := _ZERO_BRANCH.search(expr):
+        depths = _depths(expr)
+        level = depths[match.start()]
+        end = next((i for i in range(match.end(), len(expr)) if depths[i] < level), len(expr))
+        expr = expr[: match.start()] + expr[end:]
+    return expr
+
+
+def or_branches(expr: str) -> list[str]:
+    """The top-level alternatives of `a or on (deployment) b or ...` (one item if none)."""
+    depths = _depths(expr)
+    branches, start, i = [], 0, 0
+    while match := _OR.search(expr, i):
+        if depths[match.start()] == 0:
+            branches.append(expr[start : match.start()])
+            start = match.end()
+        i = match.end()
+    return [*branches, expr[start:]]
+
+
+def check_targets(
+    queries: Sequence[PanelQuery],
+    has_data: Callable[[str, bool], bool],
+    allowed_absent: Mapping[TargetKey, str],
+    may_be_empty: Mapping[TargetKey, str] | None = None,
+) -> tuple[list[str], list[str]]:
+    """(targets without data that are not allowed to be empty, allowances that had data).
+
+    Every panel target (not template variables) is checked on its own, zero fallbacks removed.
+    `has_data(expr, instant)` runs one query. A target in `allowed_absent` must be empty (else the
+    allowance is out of date); one in `may_be_empty` (data that occurs at random) may be either.
+    """
+    may_be_empty = may_be_empty or {}
+    missing, out_of_date = [], []
+    for query in queries:
+        if query.kind != "panel":
+            continue
+        found = has_data(without_zero_fallbacks(query.expr), query.instant)
+        where = f"{query.dashboard_uid} #{query.panel_id} {query.panel_title!r} {query.ref_id}"
+        if not found and query.key not in allowed_absent and query.key not in may_be_empty:
+            missing.append(where)
+        if found and query.key in allowed_absent:
+            out_of_date.append(f"{where}: {allowed_absent[query.key]}")
+    return missing, out_of_date
 
 
 @dataclass(frozen=True)
@@ -168,8 +184,8 @@ class PanelQuery:
     kind: str = "panel"  # "panel" or "variable".
 
     @property
-    def optional(self) -> bool:
-        return self.panel_title in OPTIONAL_PANELS
+    def key(self) -> TargetKey:
+        return TargetKey(self.dashboard_uid, self.panel_id or 0, self.ref_id)
 
 
 def load_dashboards(directory: Path = DASHBOARD_DIR) -> dict[str, dict[str, Any]]:

@@ -15,7 +15,8 @@ checks it on `/api/user`:
 * The admin user is created with that password when the database is first created; later starts
   keep the stored one (REFERENCE.md: "applies only when the database is first created").
 
-It prints one line when listening and nothing else (never a value from its environment).
+It prints one line when listening and nothing else (never a value from its environment). Tests
+that run it say `stand_in_grafana` in their names: no test here runs the real Grafana.
 """
 
 from __future__ import annotations
