@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -23,6 +22,7 @@ import yaml
 from grafana.generator import cli
 from grafana.generator.layout import Layout
 from grafana.generator.metrics import LEGACY_SERIES
+from testkit.ports import free_port
 from tests.support.dashboards import (
     ALL,
     CURRENT_VLLM_SERIES,
@@ -487,12 +487,6 @@ def test_panel_queries_cover_collapsed_rows_and_variables(dashboards):
 
 
 # --- every expression parses in a real Prometheus ------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get_json(url: str) -> dict:

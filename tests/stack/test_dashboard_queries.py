@@ -17,7 +17,9 @@ import urllib.request
 
 import pytest
 
-from tests.support.cavage import KeyRegistry
+from testkit.cavage import KeyRegistry
+from testkit.oci_credentials import make_api_key_profile
+from testkit.stack import Stack
 from tests.support.dashboards import (
     ALL,
     NEW_VLLM_ONLY_TARGETS,
@@ -28,9 +30,7 @@ from tests.support.dashboards import (
     load_dashboards,
     panel_queries,
 )
-from tests.support.oci_credentials import make_api_key_profile
 from tests.support.signed_upstream import SignedUpstream
-from tests.support.stack import Stack
 from tests.support.vllm_payloads import LegacyVllm
 
 pytestmark = pytest.mark.stack

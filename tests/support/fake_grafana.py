@@ -150,7 +150,7 @@ main()
 
 def install_fake_grafana(directory: Path) -> Path:
     """Write `<directory>/bin/grafana` (+ conf/defaults.ini) and return the binary's path."""
-    from tests.support.binaries import REPO_ROOT
+    from testkit.binaries import REPO_ROOT
 
     binary = Path(directory) / "bin" / "grafana"
     binary.parent.mkdir(parents=True, exist_ok=True)
