@@ -1,0 +1,196 @@
+"""One scrape of a deployment that may run several replicas behind one load-balanced endpoint.
+
+`gather` calls the caller's `fetch()` (one signed GET of the deployment's metrics page) again and
+again, within the scrape deadline and a cap, until every replica believed live has answered, then
+answers with one exposition holding every replica's series, each labelled `replica="<id>"`.
+
+Cost for a single replica: one fetch, and the body is relayed exactly as fetched (still gzipped if
+it came so; only the first few kB are inflated to read `process_start_time_seconds`). Labels are
+added once a deployment has shown several replicas at once (or discovery says it has several
+instances), and from then on always, even while it runs one: a series keeps one label set over
+time, so a deployment that scales 1 -> 2 -> 1 changes its series once, when the second replica
+first appears, rather than at every scale step. `label_single_replica=True` labels from the first
+scrape (stable from the start, for ~0.1 ms of CPU per 40 kB page plus inflating gzip bodies).
+
+How many fetches: with n replicas picked at random by the load balancer, meeting all of them takes
+n*H(n) fetches on average (1, 3, 5.5, 8.3 and 21.7 for n = 1, 2, 3, 4, 8); `suggested_fetch_cap`
+allows about twice that. A replica not met is served from its last page (see tracker.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from app.replicas.exposition import (
+    decode_body,
+    label_samples,
+    merge,
+    peek_start_time,
+    replica_id,
+)
+from app.replicas.tracker import ReplicaTracker, fetches_to_rule_out
+
+MAX_FETCH_CAP = 40
+
+
+@dataclass(frozen=True)
+class FetchedPage:
+    """One metrics page as the upstream sent it."""
+
+    body: bytes
+    content_type: str
+    content_encoding: str | None = None
+
+
+class FetchFailed(Exception):
+    """Raised by `fetch()` when an attempt gave no page; `outcome` is the caller's own answer."""
+
+    def __init__(self, outcome: object) -> None:
+        super().__init__("fetch failed")
+        self.outcome = outcome
+
+
+class StopReason(StrEnum):
+    COMPLETE = "complete"  # every replica believed live answered (or is presumed gone)
+    FETCH_CAP = "fetch_cap"
+    DEADLINE = "deadline"
+    FETCH_FAILED = "fetch_failed"
+    UNIDENTIFIED = "unidentified"  # no process_start_time_seconds: relayed as fetched
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The answer to one scrape and what it cost."""
+
+    body: bytes
+    content_type: str
+    content_encoding: str | None
+    fetches: int
+    replicas_answered: int
+    replicas_served: int
+    rewritten: bool
+    stop: StopReason
+
+
+def suggested_fetch_cap(expected: int) -> int:
+    """About twice the mean number of random fetches that meets all `expected` replicas."""
+    if expected <= 1:
+        return 4  # room to notice a second replica, or a restart, when one appears
+    harmonic = sum(1 / k for k in range(1, expected + 1))
+    return min(MAX_FETCH_CAP, math.ceil(2 * expected * harmonic))
+
+
+async def gather(
+    fetch: Callable[[], Awaitable[FetchedPage]],
+    tracker: ReplicaTracker,
+    *,
+    deadline_seconds: float,
+    max_fetches: int,
+    instance_count: int | None = None,
+    label_single_replica: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+) -> Gathered:
+    """Fetch until every replica believed live answered, then serve them merged.
+
+    Raises the first `FetchFailed`, or `TimeoutError`, only when no page at all was fetched; a
+    failure after some pages ends the fetching and the pages so far are served."""
+    started = clock()
+    ends = started + deadline_seconds
+    answered: dict[str, FetchedPage] = {}
+    fetches = 0
+    slowest = 0.0
+    stop = StopReason.COMPLETE
+    while True:
+        remaining = ends - clock()
+        if remaining <= 0:
+            if not answered:
+                raise TimeoutError
+            stop = StopReason.DEADLINE
+            break
+        attempt_started = clock()
+        fetches += 1
+        try:
+            async with asyncio.timeout(remaining):
+                page = await fetch()
+        except (TimeoutError, FetchFailed):
+            if not answered:
+                raise
+            stop = StopReason.FETCH_FAILED
+            break
+        slowest = max(slowest, clock() - attempt_started)
+        now = clock()
+        start_time = peek_start_time(page.body, page.content_encoding)
+        if start_time is None:
+            if not answered:
+                return Gathered(
+                    page.body,
+                    page.content_type,
+                    page.content_encoding,
+                    fetches,
+                    replicas_answered=1,
+                    replicas_served=1,
+                    rewritten=False,
+                    stop=StopReason.UNIDENTIFIED,
+                )
+        else:
+            replica = replica_id(start_time)
+            tracker.record(replica, page.body, page.content_type, page.content_encoding, now)
+            answered[replica] = page
+        if _complete(tracker, answered, fetches, instance_count, now):
+            break
+        if fetches >= max_fetches:
+            stop = StopReason.FETCH_CAP
+            break
+        if ends - clock() < slowest:
+            stop = StopReason.DEADLINE
+            break
+    now = clock()
+    pages = tracker.conclude(set(answered), fetches, instance_count, now)
+    if len(pages) > 1 or (instance_count or 0) > 1 or label_single_replica:
+        tracker.labelled = True
+    if not tracker.labelled:
+        only = pages[0]
+        return Gathered(
+            only.body,
+            only.content_type,
+            only.content_encoding,
+            fetches,
+            replicas_answered=len(answered),
+            replicas_served=1,
+            rewritten=False,
+            stop=stop,
+        )
+    labelled = [
+        label_samples(decode_body(page.body, page.content_encoding), page.replica) for page in pages
+    ]
+    return Gathered(
+        merge(labelled).text,
+        pages[0].content_type,
+        None,
+        fetches,
+        replicas_answered=len(answered),
+        replicas_served=len(pages),
+        rewritten=True,
+        stop=stop,
+    )
+
+
+def _complete(
+    tracker: ReplicaTracker,
+    answered: dict[str, FetchedPage],
+    fetches: int,
+    instance_count: int | None,
+    now: float,
+) -> bool:
+    if instance_count is not None and instance_count >= 1:
+        return len(answered) >= instance_count
+    believed = tracker.believed_live(now)
+    if all(replica in answered for replica in believed):
+        return True
+    # So many fetches met only the others that the missing ones are presumed gone (tracker.py).
+    return fetches >= fetches_to_rule_out(len(believed))
