@@ -169,7 +169,7 @@ async def gather(
         label_samples(decode_body(page.body, page.content_encoding), page.replica) for page in pages
     ]
     return Gathered(
-        merge(labelled).text,
+        labelled[0] if len(labelled) == 1 else merge(labelled).text,
         pages[0].content_type,
         None,
         fetches,
