@@ -33,7 +33,7 @@ from app.replicas.exposition import (
     peek_start_time,
     replica_id,
 )
-from app.replicas.tracker import ReplicaTracker, fetches_to_rule_out
+from app.replicas.tracker import ReplicaPage, ReplicaTracker, fetches_to_rule_out
 
 MAX_FETCH_CAP = 40
 
@@ -165,9 +165,7 @@ async def gather(
             rewritten=False,
             stop=stop,
         )
-    labelled = [
-        label_samples(decode_body(page.body, page.content_encoding), page.replica) for page in pages
-    ]
+    labelled = [_labelled(page) for page in pages]
     return Gathered(
         labelled[0] if len(labelled) == 1 else merge(labelled).text,
         pages[0].content_type,
@@ -178,6 +176,14 @@ async def gather(
         rewritten=True,
         stop=stop,
     )
+
+
+def _labelled(page: ReplicaPage) -> bytes:
+    """The page with its replica label, computed once per page (a page not refreshed this scrape
+    is served again from this cache)."""
+    if page.labelled is None:
+        page.labelled = label_samples(decode_body(page.body, page.content_encoding), page.replica)
+    return page.labelled
 
 
 def _complete(

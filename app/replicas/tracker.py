@@ -35,6 +35,7 @@ class ReplicaPage:
     content_encoding: str | None
     seen_at: float
     first_seen_at: float
+    labelled: bytes | None = None  # the decoded page with its replica label, once computed
 
 
 def fetches_to_rule_out(believed: int) -> int:
