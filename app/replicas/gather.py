@@ -33,7 +33,7 @@ from app.replicas.exposition import (
     peek_start_time,
     replica_id,
 )
-from app.replicas.tracker import ReplicaPage, ReplicaTracker, fetches_to_rule_out
+from app.replicas.tracker import ReplicaPage, ReplicaTracker
 
 MAX_FETCH_CAP = 40
 
@@ -141,7 +141,7 @@ async def gather(
             replica = replica_id(start_time)
             tracker.record(replica, page.body, page.content_type, page.content_encoding, now)
             answered[replica] = page
-        if _complete(tracker, answered, fetches, instance_count, now):
+        if _complete(tracker, answered, instance_count, now):
             break
         if fetches >= max_fetches:
             stop = StopReason.FETCH_CAP
@@ -150,7 +150,7 @@ async def gather(
             stop = StopReason.DEADLINE
             break
     now = clock()
-    pages = tracker.conclude(set(answered), fetches, instance_count, now)
+    pages = tracker.conclude(set(answered), instance_count, now)
     if len(pages) > 1 or (instance_count or 0) > 1 or label_single_replica:
         tracker.labelled = True
     if not tracker.labelled:
@@ -189,14 +189,10 @@ def _labelled(page: ReplicaPage) -> bytes:
 def _complete(
     tracker: ReplicaTracker,
     answered: dict[str, FetchedPage],
-    fetches: int,
     instance_count: int | None,
     now: float,
 ) -> bool:
     if instance_count is not None and instance_count >= 1:
         return len(answered) >= instance_count
-    believed = tracker.believed_live(now)
-    if all(replica in answered for replica in believed):
-        return True
-    # So many fetches met only the others that the missing ones are presumed gone (tracker.py).
-    return fetches >= fetches_to_rule_out(len(believed))
+    # Replicas missed by enough fetches in a row are no longer believed live (tracker.py).
+    return all(replica in answered for replica in tracker.believed_live(now))

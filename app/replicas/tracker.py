@@ -6,15 +6,17 @@ restarted vLLM is a new replica. For each replica the tracker keeps its last pag
 still compressed if it came gzipped: it is decoded only if it is ever merged) and when it was seen.
 
 How many replicas to expect: the deployment's instance count when discovery knows it, else the
-replicas seen within `learn_window_seconds` that have not been *presumed gone*. A replica is
-presumed gone when a scrape made so many fetches without meeting it that a live one would have
-shown with probability above 99% under random load balancing ((1 - 1/n)^k < 1%), or when the
-instance count is known and that many other replicas answered. A presumed-gone replica is neither
-waited for nor served, so a restarted replica's old series end when the new ones start.
+replicas seen within `learn_window_seconds` that are still *believed live*. A replica stops being
+believed live when so many fetches in a row (over one scrape or several) met other replicas that
+a live one would have shown with probability above 99.9% under random load balancing
+((1 - 1/n)^k < 0.1%: 10 fetches for n = 2, 18 for 3, 52 for 8). That only ends the waiting for
+it; its last page is still served while young enough, so a rare unlucky run costs nothing.
 
-Pages served: every replica that answered this scrape, plus the last page of each replica not
-presumed gone that did not answer, while that page is younger than `max_age_seconds` (about two
-scrape intervals); an older page is dropped so its series go stale in Prometheus.
+Pages served: every replica that answered this scrape, plus the last page of each other replica
+while that page is younger than `max_age_seconds` (about two scrape intervals); an older page is
+dropped so its series go stale in Prometheus. With a known instance count, once that many
+replicas answered the others are gone at once: a restarted replica's old series end when the new
+ones start. Without it, the old series end after the max age.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-MISS_PROBABILITY = 0.01  # a live replica unseen after k fetches with (1 - 1/n)^k below this: gone
+MISS_PROBABILITY = 0.001  # a live replica unmet by k fetches in a row, (1 - 1/n)^k below this
 
 
 @dataclass
@@ -56,6 +58,7 @@ class ReplicaTracker:
         self.learn_window_seconds = learn_window_seconds
         self._pages: dict[str, ReplicaPage] = {}
         self._gone: set[str] = set()
+        self._misses: dict[str, int] = {}  # fetches that met another replica since this one
         # Sticky: once several replicas were served together, every page is labelled (gather.py).
         self.labelled = False
 
@@ -78,6 +81,9 @@ class ReplicaTracker:
             first_seen_at=previous.first_seen_at if previous else now,
         )
         self._gone.discard(replica)
+        for other in self._misses:
+            self._misses[other] += 1
+        self._misses[replica] = 0
         return previous is None
 
     def page(self, replica: str) -> ReplicaPage | None:
@@ -86,11 +92,13 @@ class ReplicaTracker:
     def believed_live(self, now: float) -> list[str]:
         """Replicas seen within the learning window and not presumed gone, oldest first."""
         self._forget(now)
-        return [
+        recent = [
             page.replica
             for page in sorted(self._pages.values(), key=lambda p: p.first_seen_at)
             if page.replica not in self._gone and now - page.seen_at <= self.learn_window_seconds
         ]
+        limit = fetches_to_rule_out(len(recent))
+        return [replica for replica in recent if self._misses.get(replica, 0) < limit]
 
     def expected(self, instance_count: int | None, now: float) -> int:
         """How many replicas one scrape should try to meet."""
@@ -99,17 +107,14 @@ class ReplicaTracker:
         return max(1, len(self.believed_live(now)))
 
     def conclude(
-        self, answered: set[str], fetches: int, instance_count: int | None, now: float
+        self, answered: set[str], instance_count: int | None, now: float
     ) -> list[ReplicaPage]:
-        """Close one scrape: presume missing replicas gone where the evidence says so, and return
-        the pages to serve (answered ones plus young enough last pages), oldest replica first."""
-        believed = self.believed_live(now)
-        missing = [replica for replica in believed if replica not in answered]
-        if missing:
-            enough_answered = instance_count is not None and len(answered) >= instance_count
-            population = max(len(believed), instance_count or 0)
-            if enough_answered or fetches >= fetches_to_rule_out(population):
-                self._gone.update(missing)
+        """Close one scrape and return the pages to serve, oldest replica first: the answered
+        ones, plus the last page of each other replica while younger than the max age. With a
+        known instance count met, the replicas that did not answer are gone."""
+        if instance_count is not None and len(answered) >= instance_count:
+            self._gone.update(r for r in self._pages if r not in answered)
+        self._forget(now)
         return [
             page
             for page in sorted(self._pages.values(), key=lambda p: p.first_seen_at)
@@ -126,3 +131,4 @@ class ReplicaTracker:
         for replica in [r for r, p in self._pages.items() if now - p.seen_at > horizon]:
             del self._pages[replica]
             self._gone.discard(replica)
+            self._misses.pop(replica, None)

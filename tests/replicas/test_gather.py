@@ -151,13 +151,22 @@ def test_a_restarted_replica_shows_as_one_new_replica_and_its_old_self_is_not_se
     result = scraper.scrape(instance_count=3)
     ids = set(_series(result.body))
     assert new in ids and old not in ids and len(ids) == 3
-    # Without the instance count, the old process is presumed gone once enough fetches missed it.
-    scraper2 = Scraper(pool3)
+    # Without the instance count, the old process is waited for until enough fetches in a row
+    # missed it, and served from its last page until the max age.
+    clock = Clock()
+    scraper2 = Scraper(pool3, clock=clock)
     scraper2.scrape(instance_count=3)
-    pool3.restart(2, start_time=1_796_111_111.25)
+    old = replica_id(pool3.replicas[2].start_time)
+    new = replica_id(pool3.restart(2, start_time=1_796_111_111.25).start_time)
     result = scraper2.scrape()
-    assert len(set(_series(result.body))) == 3
     assert result.stop is StopReason.COMPLETE
+    assert 3 <= result.fetches < 200
+    assert old not in scraper2.tracker.believed_live(clock())
+    assert set(_series(result.body)) >= {old, new} and result.replicas_served == 4
+    clock.offset += 2 * INTERVAL + 1
+    result = scraper2.scrape()
+    assert old not in _series(result.body) and new in _series(result.body)
+    assert scraper2.tracker.expected(None, clock()) == 3
 
 
 def test_a_removed_replica_is_served_from_its_last_page_then_dropped_after_the_max_age(pool3):
@@ -252,4 +261,4 @@ def test_a_page_without_start_time_is_relayed_as_fetched():
 
 def test_fetch_caps_and_rule_out_counts():
     assert [suggested_fetch_cap(n) for n in (1, 2, 3, 8)] == [4, 6, 11, 40]
-    assert [fetches_to_rule_out(n) for n in (1, 2, 3, 8)] == [1, 7, 12, 35]
+    assert [fetches_to_rule_out(n) for n in (1, 2, 3, 8)] == [1, 10, 18, 52]
