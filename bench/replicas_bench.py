@@ -29,6 +29,7 @@ import asyncio
 import datetime
 import gzip
 import json
+import socket
 import statistics
 import sys
 import threading
@@ -98,6 +99,12 @@ class _RoundRobinHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: _PageServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes: without this, Nagle's algorithm and delayed
+        # ACKs stall every response by ~40 ms (wall time only; the CPU figures do not change).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
         count, encoding = self.path.strip("/").split("/")

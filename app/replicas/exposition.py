@@ -56,18 +56,22 @@ def replica_id(start_time: float) -> str:
     return hashlib.blake2s(repr(float(start_time)).encode(), digest_size=4).hexdigest()
 
 
+def _next_start_line(text: bytes, start: int) -> int:
+    found = text.find(b"\n" + START_TIME_METRIC, start)
+    return -1 if found < 0 else found + 1
+
+
 def start_time_of(text: bytes) -> float | None:
     """The value of `process_start_time_seconds` in a decoded page, or None if absent."""
-    at = 0 if text.startswith(START_TIME_METRIC) else text.find(b"\n" + START_TIME_METRIC) + 1
-    while at > 0 or (at == 0 and text.startswith(START_TIME_METRIC)):
+    at = 0 if text.startswith(START_TIME_METRIC) else _next_start_line(text, 0)
+    while at >= 0:
         end = text.find(b"\n", at)
         end = len(text) if end < 0 else end
         rest = text[at + len(START_TIME_METRIC) : end]
         if rest[:1] == b"{":
             rest = rest[rest.rfind(b"}") + 1 :]
         elif rest[:1] not in (b" ", b"\t"):
-            # A longer metric name that starts with ours: look at the next occurrence.
-            at = text.find(b"\n" + START_TIME_METRIC, end) + 1
+            at = _next_start_line(text, end)  # a longer name that starts with ours
             continue
         fields = rest.split()
         try:
@@ -78,25 +82,29 @@ def start_time_of(text: bytes) -> float | None:
 
 
 def peek_start_time(body: bytes, content_encoding: str | None) -> float | None:
-    """`start_time_of` for a body as fetched, decompressing a gzip body only as far as needed."""
+    """`start_time_of` for a body as fetched, decompressing a gzip body only as far as needed.
+
+    Each inflated chunk is searched once, with the unfinished last line of the previous one, so a
+    page without the metric costs one pass, not one per chunk."""
     if not is_gzip(content_encoding):
         return start_time_of(body)
     inflater = zlib.decompressobj(wbits=31)
-    seen = b""
+    carry = b""  # the unfinished last line so far (starts at a line start)
     pending = body
     try:
         while True:
             chunk = inflater.decompress(pending, _PEEK_CHUNK)
             pending = inflater.unconsumed_tail
-            seen += chunk
-            # A complete line is needed: search up to the last newline so far.
-            last_newline = seen.rfind(b"\n")
-            if last_newline >= 0:
-                value = start_time_of(seen[: last_newline + 1])
+            window = carry + chunk
+            finished = not pending and (inflater.eof or not chunk)
+            if finished:
+                return start_time_of(window)
+            cut = window.rfind(b"\n") + 1
+            if cut:
+                value = start_time_of(window[:cut])
                 if value is not None:
                     return value
-            if not pending and (inflater.eof or not chunk):
-                return start_time_of(seen)
+            carry = window[cut:]
     except zlib.error:
         return None
 

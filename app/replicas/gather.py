@@ -10,11 +10,18 @@ added once a deployment has shown several replicas at once (or discovery says it
 instances), and from then on always, even while it runs one: a series keeps one label set over
 time, so a deployment that scales 1 -> 2 -> 1 changes its series once, when the second replica
 first appears, rather than at every scale step. `label_single_replica=True` labels from the first
-scrape (stable from the start, for ~0.1 ms of CPU per 40 kB page plus inflating gzip bodies).
+scrape (stable from the start, for ~0.2 ms of CPU per 50 kB page; bench/replicas_bench.py).
 
 How many fetches: with n replicas picked at random by the load balancer, meeting all of them takes
 n*H(n) fetches on average (1, 3, 5.5, 8.3 and 21.7 for n = 1, 2, 3, 4, 8); `suggested_fetch_cap`
 allows about twice that. A replica not met is served from its last page (see tracker.py).
+Upstream requests per deployment are fetches per scrape / scrape interval: on average n*H(n) per
+interval once learned (3 replicas at 15 s: 5.5 per 15 s, 0.37/s), never more than the cap (11 per
+15 s for 3); a single replica stays at one per interval. Fetches are sequential, so the
+deployment never sees more than one of them at a time from one scrape.
+
+Call it with one `ReplicaTracker` per target, kept across scrapes, and at most one gather per
+target at a time (overlapping gathers stay correct but fetch twice).
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ def test_start_time_is_read_from_the_sample_line_not_the_help_line():
     assert start_time_of(b"process_start_time_seconds 12.5") == 12.5
     assert start_time_of(b'x 1\nprocess_start_time_seconds{pid="1"} 42.0\n') == 42.0
     assert start_time_of(b"x 1\n") is None
+    assert start_time_of(b"process_start_time_seconds_other 5") is None
+    assert start_time_of(b"process_start_time_seconds_other 5\nprocess_start_time_seconds 6") == 6
     assert start_time_of(b"process_start_time_seconds nonsense\n") is None
 
 
@@ -70,6 +72,11 @@ def test_gzip_bodies_are_inflated_only_as_far_as_the_start_time():
     moved += b"process_start_time_seconds 77.0\n"
     assert peek_start_time(gzip.compress(moved), "GZIP") == 77.0
     assert decode_body(zipped, "gzip") == page
+    # Split across inflated chunks, and absent from a large page.
+    for pad in range(8170, 8200, 3):
+        shifted = b"p" * pad + b"\nprocess_start_time_seconds 12.5\nz 1\n"
+        assert peek_start_time(gzip.compress(shifted), "gzip") == 12.5
+    assert peek_start_time(gzip.compress(b"a 1\n" * 300_000), "gzip") is None
 
 
 def test_replica_ids_are_short_stable_and_follow_the_start_time():
