@@ -125,12 +125,20 @@ def label_samples(text: bytes, replica: str) -> bytes:
     for a clashing target label. A plain loop over lines with one C-level `replace` per line:
     measured ~2x faster here than regular-expression substitutions, whose per-match cost
     dominates on short lines."""
+    opening, alone = _label_parts(replica)
+    return _label_lines(text, opening, alone)
+
+
+def _label_parts(replica: str) -> tuple[bytes, bytes]:
     if not _REPLICA_ID.fullmatch(replica):
         raise ValueError(f"replica id {replica!r} is not a short lowercase id")
+    label = f'{REPLICA_LABEL}="{replica}"'.encode()
+    return b"{" + label + b",", b"{" + label + b"}"
+
+
+def _label_lines(text: bytes, opening: bytes, alone: bytes) -> bytes:
     if b'replica="' in text:
         text = _EXISTING_REPLICA.sub(rb'\1exported_replica="', text)
-    label = f'{REPLICA_LABEL}="{replica}"'.encode()
-    opening, alone = b"{" + label + b",", b"{" + label + b"}"
     out = []
     append = out.append
     for line in text.split(b"\n"):
@@ -209,7 +217,42 @@ class MergeResult:
     dropped_families: int  # families of a page whose TYPE disagreed with the first page's
 
 
+@dataclass(frozen=True)
+class SplitPage:
+    """One page cut into families (see `split_families`)."""
+
+    families: dict[bytes, _Family]
+    openmetrics: bool
+
+
+def split_page(text: bytes) -> SplitPage:
+    return SplitPage(*split_families(text))
+
+
+def label_page(page: SplitPage, replica: str) -> SplitPage:
+    """The page with `replica="<replica>"` on every sample line, family by family.
+
+    Uses the line loop of `label_samples` on each family's samples. A variant that labels a
+    whole family with a few `bytes.replace` calls on `\\n<name><suffix>{` was measured ~2x
+    slower on vLLM pages: lines are short (~100 bytes), so each extra scan of the chunk costs
+    more than the per-line Python work it saves."""
+    return SplitPage(
+        {
+            name: _Family(
+                family.header, [label_samples(chunk, replica) for chunk in family.samples]
+            )
+            for name, family in page.families.items()
+        },
+        page.openmetrics,
+    )
+
+
 def merge(pages: Sequence[bytes]) -> MergeResult:
+    """`merge_split` of pages given as text."""
+    return merge_split([split_page(page) for page in pages])
+
+
+def merge_split(pages: Sequence[SplitPage]) -> MergeResult:
     """One exposition from several labelled pages: one header per family, families contiguous.
 
     Families keep the order of the first page that has them. A family whose TYPE differs from the
@@ -220,9 +263,8 @@ def merge(pages: Sequence[bytes]) -> MergeResult:
     dropped = 0
     any_openmetrics = False
     for page in pages:
-        families, openmetrics = split_families(page)
-        any_openmetrics |= openmetrics
-        for name, family in families.items():
+        any_openmetrics |= page.openmetrics
+        for name, family in page.families.items():
             existing = merged.get(name)
             if existing is None:
                 merged[name] = _Family(family.header, list(family.samples))

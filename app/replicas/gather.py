@@ -34,11 +34,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.replicas.exposition import (
+    SplitPage,
     decode_body,
-    label_samples,
-    merge,
+    label_page,
+    merge_split,
     peek_start_time,
     replica_id,
+    split_page,
 )
 from app.replicas.tracker import ReplicaPage, ReplicaTracker
 
@@ -174,7 +176,7 @@ async def gather(
         )
     labelled = [_labelled(page) for page in pages]
     return Gathered(
-        labelled[0] if len(labelled) == 1 else merge(labelled).text,
+        merge_split(labelled).text,
         pages[0].content_type,
         None,
         fetches,
@@ -185,11 +187,12 @@ async def gather(
     )
 
 
-def _labelled(page: ReplicaPage) -> bytes:
+def _labelled(page: ReplicaPage) -> SplitPage:
     """The page with its replica label, computed once per page (a page not refreshed this scrape
     is served again from this cache)."""
     if page.labelled is None:
-        page.labelled = label_samples(decode_body(page.body, page.content_encoding), page.replica)
+        text = decode_body(page.body, page.content_encoding)
+        page.labelled = label_page(split_page(text), page.replica)
     return page.labelled
 
 
