@@ -34,13 +34,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from app.replicas.exposition import (
-    SplitPage,
     decode_body,
-    label_page,
-    merge_split,
+    label_samples,
+    merge,
     peek_start_time,
     replica_id,
-    split_page,
 )
 from app.replicas.tracker import ReplicaPage, ReplicaTracker
 
@@ -176,7 +174,7 @@ async def gather(
         )
     labelled = [_labelled(page) for page in pages]
     return Gathered(
-        merge_split(labelled).text,
+        labelled[0] if len(labelled) == 1 else merge(labelled).text,
         pages[0].content_type,
         None,
         fetches,
@@ -187,12 +185,11 @@ async def gather(
     )
 
 
-def _labelled(page: ReplicaPage) -> SplitPage:
+def _labelled(page: ReplicaPage) -> bytes:
     """The page with its replica label, computed once per page (a page not refreshed this scrape
     is served again from this cache)."""
     if page.labelled is None:
-        text = decode_body(page.body, page.content_encoding)
-        page.labelled = label_page(split_page(text), page.replica)
+        page.labelled = label_samples(decode_body(page.body, page.content_encoding), page.replica)
     return page.labelled
 
 

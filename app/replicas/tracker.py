@@ -24,8 +24,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from app.replicas.exposition import SplitPage
-
 MISS_PROBABILITY = 0.001  # a live replica unmet by k fetches in a row, (1 - 1/n)^k below this
 
 
@@ -39,7 +37,7 @@ class ReplicaPage:
     content_encoding: str | None
     seen_at: float
     first_seen_at: float
-    labelled: SplitPage | None = None  # the page cut into families and labelled, once computed
+    labelled: bytes | None = None  # the decoded page with its replica label, once computed
 
 
 def fetches_to_rule_out(believed: int) -> int:

@@ -12,14 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.replicas.exposition import (
     decode_body,
-    label_page,
     label_samples,
     merge,
-    merge_split,
     peek_start_time,
     replica_id,
     split_families,
-    split_page,
     start_time_of,
 )
 from tests.support.replica_pool import make_replicas
@@ -126,26 +123,6 @@ def test_labelled_demo_page_parses_with_every_sample_labelled():
     assert len(samples) == len([s for f in _families(page) for s in f.samples]), (
         "no sample lost or added"
     )
-
-
-def test_family_wise_labelling_gives_the_same_bytes_as_the_line_loop():
-    tricky = (
-        b"lead 1\n"
-        b"# HELP h H.\n# TYPE h histogram\n"
-        b'h_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3\nh_count{} 2\n'
-        b"# HELP c C.\n# TYPE c counter\n"
-        b'c_total{a="x{y}"} 1\nc_created{a="x{y}"} 5\n# comment\n'
-        b"# HELP r R.\n# TYPE r gauge\n"
-        b'r{replica="theirs"} 1\n'
-        b"# HELP u U.\n# TYPE u gauge\n"
-        b'u{a="1"} 1'
-    )
-    pages = [tricky] + [page for _, page in _pages(2)]
-    for page in pages:
-        via_families = merge_split([label_page(split_page(page), "r1")]).text
-        assert via_families == merge([label_samples(page, "r1")]).text
-    with pytest.raises(ValueError):
-        label_page(split_page(tricky), "Not-An-Id")
 
 
 # --- merging -------------------------------------------------------------------------------------
