@@ -2,7 +2,8 @@
 
 A tiny loopback server answers each scrape by running gather() against the stand-in load
 balancer (random replica per request), as the proxy will. After ~35 s of 2 s scrapes, PromQL over
-the stored series must give the pool's true total pace and gauge sum, and no counter reset.
+the stored series must give the pool's true total pace and gauge sum, and no counter reset; then
+a replica restarts and shows as one new replica, still without a reset.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.request
 import httpx
 import pytest
 
+from app.replicas.exposition import replica_id
 from app.replicas.gather import FetchedPage, gather, suggested_fetch_cap
 from app.replicas.tracker import ReplicaTracker
 from tests.support.http_server import BackgroundHTTPServer, QuietHandler
@@ -123,6 +125,20 @@ def scalar(base: str, expr: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+def wait_for(base: str, expr: str, proc, log, timeout: float) -> None:
+    """Poll an instant query until it returns a series (bounded; fails with the log tail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if query(base, expr):
+                return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"timed out on {expr}: {log.read_text()[-2000:]}"
+        time.sleep(1.0)
+
+
 def test_prometheus_sees_the_true_sums_of_three_replicas(prometheus_path, tmp_path):
     with (
         ReplicaPool(make_replicas(3, demo_pages=True), seed=11) as pool,
@@ -130,20 +146,13 @@ def test_prometheus_sees_the_true_sums_of_three_replicas(prometheus_path, tmp_pa
         prometheus_scraping(prometheus_path, tmp_path, server.authority) as (base, proc, log),
     ):
         # Wait (polling, bounded) until every replica has 30 s of samples stored.
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                ready = scalar(
-                    base,
-                    "count(count_over_time(vllm:generation_tokens_total[30s]) >= 13) == 3",
-                )
-            except OSError:
-                ready = None
-            if ready is not None:
-                break
-            assert time.monotonic() < deadline, f"not enough samples: {log.read_text()[-2000:]}"
-            time.sleep(1.0)
+        wait_for(
+            base,
+            "count(count_over_time(vllm:generation_tokens_total[30s]) >= 13) == 3",
+            proc,
+            log,
+            timeout=90,
+        )
 
         up = scalar(base, 'min_over_time(up{job="replicas"}[30s])')
         assert up == 1.0
@@ -158,5 +167,22 @@ def test_prometheus_sees_the_true_sums_of_three_replicas(prometheus_path, tmp_pa
         )
         assert scalar(base, "avg(vllm:kv_cache_usage_perc)") == pytest.approx(0.2)
         assert scalar(base, "count(count by (replica) (process_start_time_seconds))") == 3
-        # Every scrape met all three replicas within the cap most of the time.
         assert max(server.fetches) <= suggested_fetch_cap(3)
+
+        # A replica restarts: one new replica appears, no counter series resets, and the summed
+        # rate stays the pool's pace (the old series stops growing as the new one starts at 0).
+        new = replica_id(pool.restart(1, start_time=1_796_500_000.5).start_time)
+        wait_for(
+            base,
+            f'count_over_time(vllm:generation_tokens_total{{replica="{new}"}}[30s]) >= 8',
+            proc,
+            log,
+            timeout=60,
+        )
+        replicas = query(
+            base, "count by (replica) (count_over_time(process_start_time_seconds[30s]))"
+        )
+        assert len(replicas) == 4 and new in {r["metric"]["replica"] for r in replicas}
+        assert scalar(base, "sum(resets(vllm:generation_tokens_total[40s]))") == 0.0
+        total = scalar(base, "sum(rate(vllm:generation_tokens_total[30s]))")
+        assert total == pytest.approx(pool.total_tokens_per_second, rel=0.1)
