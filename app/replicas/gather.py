@@ -6,7 +6,7 @@ answers with one exposition holding every replica's series, each labelled `repli
 
 Cost for a single replica: one fetch, and the body is relayed exactly as fetched (still gzipped if
 it came so; only the first few kB are inflated to read `process_start_time_seconds`). Labels are
-added once a deployment has shown several replicas at once (or discovery says it has several
+added once two replicas answered within one scrape (or discovery says there are several
 instances), and from then on always, even while it runs one: a series keeps one label set over
 time, so a deployment that scales 1 -> 2 -> 1 changes its series once, when the second replica
 first appears, rather than at every scale step. `label_single_replica=True` labels from the first
@@ -104,8 +104,9 @@ async def gather(
 ) -> Gathered:
     """Fetch until every replica believed live answered, then serve them merged.
 
-    Raises the first `FetchFailed`, or `TimeoutError`, only when no page at all was fetched; a
-    failure after some pages ends the fetching and the pages so far are served."""
+    `fetch` must turn every failed attempt into `FetchFailed` (other exceptions propagate). The
+    first `FetchFailed`, or `TimeoutError` at the deadline, is raised only when no page at all was
+    fetched; a failure after some pages ends the fetching and the pages so far are served."""
     started = clock()
     ends = started + deadline_seconds
     answered: dict[str, FetchedPage] = {}
@@ -124,10 +125,11 @@ async def gather(
         try:
             async with asyncio.timeout(remaining):
                 page = await fetch()
-        except (TimeoutError, FetchFailed):
+        except (TimeoutError, FetchFailed) as failure:
             if not answered:
                 raise
-            stop = StopReason.FETCH_FAILED
+            timed_out = isinstance(failure, TimeoutError)
+            stop = StopReason.DEADLINE if timed_out else StopReason.FETCH_FAILED
             break
         slowest = max(slowest, clock() - attempt_started)
         now = clock()
@@ -158,10 +160,12 @@ async def gather(
             break
     now = clock()
     pages = tracker.conclude(set(answered), instance_count, now)
-    if len(pages) > 1 or (instance_count or 0) > 1 or label_single_replica:
+    if len(answered) > 1 or (instance_count or 0) > 1 or label_single_replica:
         tracker.labelled = True
     if not tracker.labelled:
-        only = pages[0]
+        # One replica answered and none ever answered beside another: relay it as fetched. (A
+        # restarted lone replica's old page is not served: its counters reset, as they really did.)
+        only = answered[next(iter(answered))]
         return Gathered(
             only.body,
             only.content_type,

@@ -135,6 +135,22 @@ def test_a_single_replica_costs_one_fetch_and_is_relayed_unchanged():
         assert pool.requests == 3
 
 
+def test_a_lone_replica_that_restarts_stays_relayed_unchanged_at_a_bounded_cost():
+    with ReplicaPool(make_replicas(1)) as pool:
+        scraper = Scraper(pool)
+        scraper.scrape(max_fetches=suggested_fetch_cap(1))
+        pool.restart(0, start_time=1_796_000_000.75)
+        costs = []
+        for _ in range(4):
+            expected = scraper.tracker.expected(None, scraper.clock())
+            result = scraper.scrape(max_fetches=suggested_fetch_cap(expected))
+            assert not result.rewritten and result.replicas_served == 1
+            assert set(_series(result.body)) == {""}
+            costs.append(result.fetches)
+        # The old process is waited for until 10 fetches in a row missed it, then forgotten.
+        assert sum(costs) <= fetches_to_rule_out(2) + 3 and costs[-1] == 1
+
+
 def test_a_known_instance_count_of_one_is_one_fetch_and_labels_are_optional():
     with ReplicaPool(make_replicas(1)) as pool:
         scraper = Scraper(pool)
