@@ -236,6 +236,21 @@ def test_the_deadline_bounds_the_work():
         assert len(_series(result.body)) == result.replicas_served >= 1
 
 
+def test_concurrent_rounds_meet_more_replicas_within_the_deadline_and_stay_bounded():
+    with ReplicaPool(make_replicas(8), seed=8, delay_seconds=0.2) as pool:
+        scraper = Scraper(pool, deadline_seconds=0.7, max_fetches=40)
+        started = time.monotonic()
+        result = scraper.scrape(instance_count=8, concurrency=3)
+        elapsed = time.monotonic() - started
+        assert 2 <= pool.max_in_flight <= 3
+        assert result.fetches == pool.requests and 3 <= result.fetches <= 9
+        assert result.replicas_answered >= 2
+        assert elapsed < 0.7 + 0.5
+    with ReplicaPool(make_replicas(1)) as pool:
+        result = Scraper(pool).scrape(concurrency=4)
+        assert result.fetches == 1 == pool.requests, "one replica: still one fetch"
+
+
 def test_no_page_at_all_raises_the_callers_failure_and_a_later_failure_serves_what_came():
     tracker = _tracker()
 

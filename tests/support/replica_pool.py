@@ -118,6 +118,7 @@ class _Handler(QuietHandler):
         body, replica_index = pool.answer()
         if pool.delay_seconds:
             time.sleep(pool.delay_seconds)
+        pool.finished()
         headers = {"Content-Type": CONTENT_TYPE, "X-Replica-Index": str(replica_index)}
         if pool.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body, compresslevel=6)
@@ -140,6 +141,8 @@ class ReplicaPool(BackgroundHTTPServer):
         self.gzip = gzip
         self.delay_seconds = delay_seconds
         self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests being answered at once
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         super().__init__(_Handler)
@@ -151,9 +154,15 @@ class ReplicaPool(BackgroundHTTPServer):
     def answer(self) -> tuple[bytes, int]:
         with self._lock:
             self.requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
             index = self._random.randrange(len(self.replicas))
             replica = self.replicas[index]
         return replica.render(time.monotonic()), index
+
+    def finished(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def add(self, replica: SimulatedReplica) -> None:
         with self._lock:
