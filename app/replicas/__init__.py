@@ -10,6 +10,7 @@ The forwarding path uses it like this, per scrape of target `t` (issue 11):
         deadline_seconds=deadline,        # Forwarder.deadline_for(X-Prometheus-Scrape-Timeout)
         max_fetches=suggested_fetch_cap(tracker.expected(instance_count, time.monotonic())),
         instance_count=instance_count,    # from discovery when known, else None
+        concurrency=1,                    # fetches at once; >1 shortens scrapes of many replicas
     )
     # answer result.body with Content-Type result.content_type and, if set, Content-Encoding
     # result.content_encoding; count result.fetches and result.replicas_served.

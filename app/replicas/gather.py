@@ -211,6 +211,14 @@ async def _fetch_round(
 ) -> tuple[list[FetchedPage], FetchFailed | None, bool]:
     """`width` fetches at once: the pages that came within `remaining` seconds, the first
     failure, and whether some were cut off by the deadline (those are cancelled)."""
+    if width == 1:  # the common case, without the cost of a task
+        try:
+            async with asyncio.timeout(remaining):
+                return [await fetch()], None, False
+        except FetchFailed as failure:
+            return [], failure, False
+        except TimeoutError:
+            return [], None, True
     tasks = [asyncio.ensure_future(fetch()) for _ in range(width)]
     try:
         done, pending = await asyncio.wait(tasks, timeout=remaining)

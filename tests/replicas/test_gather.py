@@ -107,6 +107,13 @@ def test_every_replica_is_served_labelled_in_one_page(pool3):
         assert sum(counts.values()) > 300
 
 
+def test_gzip_pages_of_several_replicas_are_inflated_and_merged():
+    with ReplicaPool(make_replicas(3), seed=5, gzip=True) as pool:
+        result = Scraper(pool).scrape(instance_count=3)
+        assert result.rewritten and result.content_encoding is None
+        assert set(_series(result.body)) == {replica_id(r.start_time) for r in pool.replicas}
+
+
 def test_without_instance_count_replicas_are_learned_then_all_met_each_scrape(pool3):
     scraper = Scraper(pool3)
     first = scraper.scrape()
