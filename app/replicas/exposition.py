@@ -9,8 +9,8 @@ builds an object per sample:
 - `start_time_of` finds `process_start_time_seconds` with one `bytes.find` (and
   `peek_start_time` decompresses a gzip body only as far as that line, near the top of a vLLM
   page, where prometheus_client's process collector puts it);
-- `label_samples` inserts `replica="<id>"` with two compiled regular-expression substitutions over
-  the whole page, anchored at line starts so `#` lines, label values and HELP text are untouched;
+- `label_samples` inserts `replica="<id>"` first in each sample line's label set (one C-level
+  `replace` of the line's first brace); `#` lines, label values and HELP text are untouched;
 - `merge` splits each page at its header lines (one `finditer`) and writes each family once: its
   header from the first page that has it, then every page's samples of that family.
 
