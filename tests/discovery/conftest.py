@@ -6,8 +6,8 @@ import oci
 import pytest
 
 from app.discovery.listing import DeploymentLister, ListingConfig
+from testkit.oci_credentials import fake_ocid
 from tests.support.datascience_api import DataScienceApi
-from tests.support.oci_credentials import fake_ocid
 
 
 @pytest.fixture(scope="module")

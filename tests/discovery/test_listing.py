@@ -16,8 +16,8 @@ from app.discovery.listing import (
     compartment_problems,
     parse_compartments,
 )
+from testkit.oci_credentials import fake_ocid, make_api_key_profile
 from tests.support.datascience_api import LLAMA_CPP_IMAGE, TGI_IMAGE
-from tests.support.oci_credentials import fake_ocid, make_api_key_profile
 
 
 def test_lists_every_state_with_fields_mapped(datascience, make_lister, compartment):
@@ -232,7 +232,7 @@ def test_compartment_setting_parsing():
 def test_a_session_token_signer_lists_too(registry, datascience, compartment, tmp_path):
     from oci.auth.signers import SecurityTokenSigner
 
-    from tests.support.oci_credentials import TokenIssuer, make_security_token_profile
+    from testkit.oci_credentials import TokenIssuer, make_security_token_profile
 
     issuer = TokenIssuer()
     issuer.register_with(registry)

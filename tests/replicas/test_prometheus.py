@@ -23,9 +23,9 @@ import pytest
 from app.replicas.exposition import replica_id
 from app.replicas.gather import FetchedPage, gather, suggested_fetch_cap
 from app.replicas.tracker import ReplicaTracker
-from tests.support.http_server import BackgroundHTTPServer, QuietHandler
+from testkit.background_server import BackgroundHTTPServer, QuietHandler
+from testkit.ports import free_port
 from tests.support.replica_pool import ReplicaPool, make_replicas
-from tests.support.stack import free_port
 
 pytestmark = pytest.mark.stack
 

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.cavage import KeyRegistry, SignatureError, VerifiedSignature, verify_request
-from tests.support.http_server import BackgroundHTTPServer, QuietHandler
-from tests.support.oci_credentials import fake_ocid
+from testkit.background_server import BackgroundHTTPServer, QuietHandler
+from testkit.cavage import KeyRegistry, SignatureError, VerifiedSignature, verify_request
+from testkit.oci_credentials import fake_ocid
 
 LIST_PATH = "/20190101/modelDeployments"
 LIFECYCLE_STATES = (

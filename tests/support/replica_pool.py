@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from app.demo import DemoDeployment
-from tests.support.http_server import BackgroundHTTPServer, QuietHandler
+from testkit.background_server import BackgroundHTTPServer, QuietHandler
 
 MODEL = "demo/Llama-3.1-8B-Instruct"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
