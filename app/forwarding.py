@@ -1,6 +1,6 @@
 """One scrape of one deployment: a GET of its configured URL, answered with honest headers.
 
-Each target has its own client (see `app.upstreams`): a signing one over the network, or the demo
+Each target has its own client (see `app.upstreams`, created on first use): a signing one over the network, or the demo
 transport; the forwarder treats them alike. The upstream URL always comes from the configuration,
 never from the inbound request. Only the headers a scrape needs go upstream (Accept,
 Accept-Encoding), and only Content-Type and Content-Encoding come back, describing the exact bytes
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -21,6 +22,7 @@ import httpx
 from app.proxy_metrics import ProxyMetrics
 from app.refusal import REFUSAL_BODY_PREFIX_BYTES, is_refused
 from app.targets import Target
+from app.upstreams import UpstreamClients
 
 log = logging.getLogger("aqua_metrics.forwarding")
 
@@ -102,22 +104,27 @@ class Forwarder:
     def __init__(
         self,
         *,
-        clients: dict[str, httpx.AsyncClient],
+        clients: UpstreamClients,
         metrics: ProxyMetrics,
         upstream_timeout_seconds: float,
         max_response_bytes: int,
         max_inflight_per_target: int,
-        targets: tuple[Target, ...],
     ) -> None:
         self._clients = clients
         self._metrics = metrics
         self._timeout = upstream_timeout_seconds
         self._max_bytes = max_response_bytes
         self._max_inflight = max_inflight_per_target
-        self._slots = {
-            target.name: asyncio.Semaphore(max_inflight_per_target) for target in targets
-        }
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self.states = TargetStates()
+
+    def retain(self, targets: Iterable[Target]) -> None:
+        """Forget the in-flight limits of targets that left the set (their clients close)."""
+        targets = tuple(targets)
+        names = {target.name for target in targets}
+        for name in [name for name in self._slots if name not in names]:
+            del self._slots[name]
+        self._clients.retain(targets)
 
     def deadline_for(self, scrape_timeout_header: str | None) -> float:
         """Our upstream deadline: the configured one, kept below Prometheus' scrape timeout."""
@@ -161,7 +168,9 @@ class Forwarder:
     async def _scrape_upstream(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
     ) -> ScrapeOutcome:
-        slots = self._slots[target.name]
+        slots = self._slots.get(target.name)
+        if slots is None:
+            slots = self._slots[target.name] = asyncio.Semaphore(self._max_inflight)
         if slots.locked():
             return self._failure(target, FailureKind.BUSY, limit=str(self._max_inflight))
         async with slots:
@@ -178,7 +187,7 @@ class Forwarder:
     async def _fetch(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
     ) -> ScrapeOutcome:
-        client = self._clients[target.name]
+        client = self._clients.client_for(target)
         request = client.build_request(
             "GET",
             target.url,

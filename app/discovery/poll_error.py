@@ -15,4 +15,3 @@ class PollError(Exception):
         self.kind = kind
         self.summary = summary
         self.hint = hint
-
