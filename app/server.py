@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -25,15 +25,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
-from app.credentials import Credentials, CredentialsError
+from app.credentials import Credentials
 from app.discovery.fleet import Fleet
-from app.discovery.listing import DeploymentLister, default_region
 from app.discovery.service import DiscoveryService
+from app.discovery.setup import build_lister, explicit_targets
 from app.forwarding import Forwarder
 from app.proxy_metrics import ProxyMetrics, create_proxy_metrics
-from app.settings import DiscoverySettings, Settings
+from app.settings import Settings
 from app.signing import OciSigningAuth, TokenRefresher
-from app.targets import Target, is_demo_url
+from app.targets import Target
 from app.upstreams import UpstreamClients
 
 
@@ -63,30 +63,6 @@ class TargetView:
     def of(cls, targets: Sequence[Target], settings: Settings) -> TargetView:
         body = JSONResponse(service_discovery(targets, settings)).body
         return cls(tuple(targets), {target.name: target for target in targets}, bytes(body))
-
-
-def discovery_service(
-    discovery: DiscoverySettings,
-    credentials: Credentials | None,
-    explicit: Sequence[Target],
-    on_change: Callable[[Fleet], None],
-) -> DiscoveryService:
-    """The fleet discovery service for these settings, listing with the proxy's own signer."""
-    if credentials is None:
-        raise CredentialsError("OCI_AUTH: fleet discovery needs OCI credentials to list")
-    region = discovery.region or default_region(credentials.sdk_signer)
-    if region is None:
-        raise CredentialsError(
-            "OCI_REGION: not set, and the instance metadata gave no region; set OCI_REGION"
-        )
-    lister = DeploymentLister(discovery.listing_config(region), lambda: credentials.sdk_signer)
-    return DiscoveryService(
-        lister,
-        explicit=[target for target in explicit if not is_demo_url(target.url)],
-        scope=discovery.scope,
-        interval=discovery.interval_seconds,
-        on_change=on_change,
-    )
 
 
 def create_app(
@@ -123,7 +99,13 @@ def create_app(
         forwarder.retain(fleet.targets)
 
     discovery = (
-        discovery_service(proxy.discovery, credentials, proxy.targets, adopt)
+        DiscoveryService(
+            build_lister(proxy.discovery, credentials),
+            explicit=explicit_targets(proxy.targets),
+            scope=proxy.discovery.scope,
+            interval=proxy.discovery.interval_seconds,
+            on_change=adopt,
+        )
         if proxy.discovery is not None
         else None
     )
