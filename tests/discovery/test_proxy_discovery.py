@@ -135,7 +135,8 @@ def test_aqua_scope_leaves_other_deployments_out(api_key, datascience, compartme
     assert custom.status_code == 404 and custom_up.requests == []
 
 
-def test_not_ready_until_a_listing_works(api_key, datascience, compartment):
+def test_not_ready_until_a_listing_works(api_key, datascience, compartment, caplog):
+    caplog.set_level("WARNING", logger="app.discovery")
     datascience.deny_compartment(compartment)
 
     async def go():
@@ -158,3 +159,11 @@ def test_not_ready_until_a_listing_works(api_key, datascience, compartment):
     assert first.status_code == 503
     assert first.text.startswith("not ready: the first fleet listing has not succeeded")
     assert ready.text == "ready\n" and sd.json() == []
+    # A missing policy is logged once, with the statement to add (the README quotes this line).
+    [line] = [r for r in caplog.records if r.name == "app.discovery.poller.discovery"]
+    assert line.getMessage() == (
+        "discovery: failing (not_authorized: HTTP 404 NotAuthorizedOrNotFound); no result yet, "
+        "retrying with backoff; listing needs an IAM policy such as 'allow dynamic-group <group> "
+        "to read data-science-model-deployments in compartment <compartment>' (or 'any-user ... "
+        "where request.principal.id = ...'); check OCI_COMPARTMENT_ID too"
+    )
