@@ -113,6 +113,9 @@ def test_scope_all_adds_non_aqua_deployments_and_the_set_follows_the_api(
     assert late.status_code == 200 and late_up.requests[-1].verified is not None
     assert 'aqua_deployment_info{aqua_model="Late"' in inventory
     assert 'aqua_discovery_list_calls_total{result="ok"}' in inventory
+    # The departed deployment's proxy series went with it; the remaining one's are there.
+    assert 'deployment="chat-prod"' not in inventory
+    assert 'aqua_proxy_upstream_responses_total{code="200",deployment="late"} 1.0' in inventory
 
 
 def test_aqua_scope_leaves_other_deployments_out(api_key, datascience, compartment, upstreams):
