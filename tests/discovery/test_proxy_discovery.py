@@ -122,6 +122,9 @@ def test_aqua_scope_leaves_other_deployments_out(api_key, datascience, compartme
     chat_up, custom_up, _ = upstreams
     _add(datascience, chat_up, "Chat", compartment)
     _add(datascience, custom_up, "Custom", compartment, aqua=False)
+    # A URL that fails TARGET's rules (plain http off loopback; a documentation address) is
+    # never given a name the route would fetch.
+    datascience.add("Plain", compartment_id=compartment, url="http://198.51.100.7/md")
 
     async def go():
         async with proxy(_env(api_key, datascience, compartment)) as client:
@@ -131,11 +134,16 @@ def test_aqua_scope_leaves_other_deployments_out(api_key, datascience, compartme
                 return ready if ready.status_code == 200 else None
 
             await _until(listed)
-            return await client.get("/sd"), await client.get("/targets/custom/metrics")
+            return (
+                await client.get("/sd"),
+                await client.get("/targets/custom/metrics"),
+                await client.get("/targets/plain/metrics"),
+            )
 
-    sd, custom = asyncio.run(go())
+    sd, custom, plain = asyncio.run(go())
     assert _names(sd) == ["chat"]
     assert custom.status_code == 404 and custom_up.requests == []
+    assert plain.status_code == 404
 
 
 def test_not_ready_until_a_listing_works(api_key, datascience, compartment, caplog):
