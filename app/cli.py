@@ -1,4 +1,4 @@
-"""The `aqua-metrics` command: check, proxy, start, health, ctl, and the programs the stack runs.
+"""The `aqua-metrics` command: check, discover, proxy, start, health, ctl, and the stack's programs.
 
 Every subcommand gets its configuration from one `load_settings` call in `main`; a bad setting
 prints one line per problem (`aqua-metrics: SETTING: what is wrong`) and exits 2, never with a
@@ -21,6 +21,7 @@ from app.stack.layout import DataLayout
 from app.targets import is_demo_url
 
 EXIT_CONFIG = 2
+EXIT_DISCOVERY_FAILED = 1
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -43,6 +44,20 @@ def describe(settings: Settings) -> list[str]:
             continue
         extra = ", ".join(f"{k}={v}" for k, v in target.labels.items() if k != "deployment")
         lines.append(f"  {target.name}  {target.url}" + (f"  [{extra}]" if extra else ""))
+    if not proxy.targets:
+        lines.append("  (none configured; discovery finds them)")
+    discovery = proxy.discovery
+    if discovery is not None:
+        where = discovery.endpoint or f"the Data Science API of region {discovery.region}"
+        if discovery.region is None:
+            where = "the Data Science API of the instance's region (instance metadata)"
+        lines += [
+            f"discovery: every {discovery.interval}, "
+            f"{'AQUA deployments' if discovery.scope.value == 'aqua' else 'all deployments'} "
+            f"in {', '.join(discovery.compartment_ids)}"
+            + (f", project {discovery.project_id}" if discovery.project_id else ""),
+            f"  listed from {where}; `aqua-metrics discover` lists them now",
+        ]
     lines += [
         f"proxy: {proxy.host}:{proxy.port}",
         f"prometheus: {settings.prometheus.listen_host}:{settings.prometheus.port}"
@@ -64,6 +79,33 @@ def cmd_check(_: argparse.Namespace, settings: Settings) -> int:
         print(line)
     if instance_principal:
         print("note: instance principal credentials are built when the proxy starts")
+    return 0
+
+
+def cmd_discover(_: argparse.Namespace, settings: Settings) -> int:
+    """One listing with the configured credentials: the fleet table, or one line saying why not."""
+    discovery = settings.proxy.discovery
+    if discovery is None:
+        return fail(["OCI_COMPARTMENT_ID: not set; give the compartment(s) to list deployments in"])
+    from app.discovery.listing import ListingError
+    from app.discovery.service import discover_once, fleet_table
+    from app.discovery.setup import build_lister, explicit_targets
+
+    lister = build_lister(discovery, build_credentials(settings.proxy.auth))
+    explicit = explicit_targets(settings.proxy.targets)
+    try:
+        fleet = discover_once(lister, explicit=explicit, scope=discovery.scope)
+    except ListingError as error:
+        hint = f"; {error.hint}" if error.hint else ""
+        print(
+            f"aqua-metrics: discovery failed ({error.kind}: {error.summary}){hint}",
+            file=sys.stderr,
+        )
+        return EXIT_DISCOVERY_FAILED
+    if not fleet.entries and not fleet.out_of_scope:
+        print(f"no model deployments in {', '.join(discovery.compartment_ids)}")
+        return 0
+    print(fleet_table(fleet))
     return 0
 
 
@@ -152,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     commands: dict[str, tuple[str, Handler]] = {
         "check": ("validate the configuration and print what it resolves to", cmd_check),
+        "discover": ("list the deployments discovery finds (OCI_COMPARTMENT_ID)", cmd_discover),
         "proxy": ("serve the signing proxy", cmd_proxy),
         "start": ("run the whole stack (proxy, Prometheus, Grafana) under supervisord", cmd_start),
         "health": ("check that every component of a running stack answers", cmd_health),

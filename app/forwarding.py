@@ -1,6 +1,6 @@
 """One scrape of one deployment: a GET of its configured URL, answered with honest headers.
 
-Each target has its own client (see `app.upstreams`): a signing one over the network, or the demo
+Each target has its own client (see `app.upstreams`, created on first use): a signing one over the network, or the demo
 transport; the forwarder treats them alike. The upstream URL always comes from the configuration,
 never from the inbound request. Only the headers a scrape needs go upstream (Accept,
 Accept-Encoding), and only Content-Type and Content-Encoding come back, describing the exact bytes
@@ -11,16 +11,20 @@ body with a hint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import httpx
 
 from app.proxy_metrics import ProxyMetrics
 from app.refusal import REFUSAL_BODY_PREFIX_BYTES, is_refused
 from app.targets import Target
+from app.upstreams import UpstreamClients
 
 log = logging.getLogger("aqua_metrics.forwarding")
 
@@ -95,6 +99,9 @@ class TargetStates:
             else:
                 log.warning("target %s: %s", name, state)
 
+    def forget(self, name: str) -> None:
+        self._states.pop(name, None)
+
 
 class Forwarder:
     """Scrapes targets through pooled clients, bounded per target, with a hard deadline."""
@@ -102,22 +109,44 @@ class Forwarder:
     def __init__(
         self,
         *,
-        clients: dict[str, httpx.AsyncClient],
+        clients: UpstreamClients,
         metrics: ProxyMetrics,
         upstream_timeout_seconds: float,
         max_response_bytes: int,
         max_inflight_per_target: int,
-        targets: tuple[Target, ...],
     ) -> None:
         self._clients = clients
         self._metrics = metrics
         self._timeout = upstream_timeout_seconds
         self._max_bytes = max_response_bytes
         self._max_inflight = max_inflight_per_target
-        self._slots = {
-            target.name: asyncio.Semaphore(max_inflight_per_target) for target in targets
-        }
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._known: set[str] = set()
+        self._codes: dict[str, set[str]] = {}  # upstream status codes counted, per target
         self.states = TargetStates()
+
+    def retain(self, targets: Iterable[Target]) -> None:
+        """The target set changed: close the clients of the targets that left it and drop their
+        limits, state and series (a departed deployment must not linger on /metrics)."""
+        targets = tuple(targets)
+        self._known = {target.name for target in targets}
+        for name in {*self._slots, *self._codes} - self._known:
+            self._slots.pop(name, None)
+            self._forget_series(name)
+        self._clients.retain(targets)
+
+    def _forget_series(self, name: str) -> None:
+        self.states.forget(name)
+        metrics = self._metrics
+        removals: list[tuple[Any, tuple[str, ...]]] = [
+            (metrics.scrape_duration, (name,)),
+            (metrics.inflight, (name,)),
+            *((metrics.scrape_failures, (name, kind.value)) for kind in FailureKind),
+            *((metrics.upstream_responses, (name, code)) for code in self._codes.pop(name, ())),
+        ]
+        for metric, labels in removals:
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)
 
     def deadline_for(self, scrape_timeout_header: str | None) -> float:
         """Our upstream deadline: the configured one, kept below Prometheus' scrape timeout."""
@@ -142,12 +171,16 @@ class Forwarder:
         scrape_timeout_header: str | None,
     ) -> ScrapeOutcome:
         started = time.perf_counter()
+        self._known.add(target.name)
         try:
             outcome = await self._scrape_upstream(
                 target, accept, accept_encoding, self.deadline_for(scrape_timeout_header)
             )
         finally:
             self._metrics.scrape_duration.labels(target.name).observe(time.perf_counter() - started)
+        if target.name not in self._known:  # it left the set while this scrape was in flight
+            self._forget_series(target.name)
+            return outcome
         if outcome.failure is None:
             self.states.record(target.name, "ok")
         else:
@@ -161,7 +194,9 @@ class Forwarder:
     async def _scrape_upstream(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
     ) -> ScrapeOutcome:
-        slots = self._slots[target.name]
+        slots = self._slots.get(target.name)
+        if slots is None:
+            slots = self._slots[target.name] = asyncio.Semaphore(self._max_inflight)
         if slots.locked():
             return self._failure(target, FailureKind.BUSY, limit=str(self._max_inflight))
         async with slots:
@@ -178,7 +213,7 @@ class Forwarder:
     async def _fetch(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
     ) -> ScrapeOutcome:
-        client = self._clients[target.name]
+        client = self._clients.client_for(target)
         request = client.build_request(
             "GET",
             target.url,
@@ -205,7 +240,9 @@ class Forwarder:
         except httpx.TransportError:
             return self._failure(target, FailureKind.PROTOCOL)
         try:
-            self._metrics.upstream_responses.labels(target.name, str(response.status_code)).inc()
+            code = str(response.status_code)
+            self._codes.setdefault(target.name, set()).add(code)
+            self._metrics.upstream_responses.labels(target.name, code).inc()
             if not 200 <= response.status_code < 300:
                 return await self._refused_or_error(target, response)
             declared = response.headers.get("content-length", "")

@@ -89,6 +89,7 @@ class ResolvedAuth:
     profile: str | None = None
     profile_key: ApiKeyProfile | SessionTokenProfile | None = None
     federation_endpoint: str | None = None
+    profile_region: str | None = None  # the config profile's `region`, when it has one
 
     def describe(self) -> str:
         text = self.mode.value
@@ -156,7 +157,11 @@ def _from_profile(
         ("key_file", "security_token_file") if mode is AuthMode.SECURITY_TOKEN else _API_KEY_FIELDS
     )
     resolved = ResolvedAuth(
-        mode=mode, requested=requested, config_file=config_file, profile=profile
+        mode=mode,
+        requested=requested,
+        config_file=config_file,
+        profile=profile,
+        profile_region=values.get("region", "").strip() or None,
     )
     missing = [name for name in required if not values.get(name)]
     if missing:

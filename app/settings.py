@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.discovery.fleet import DiscoveryScope
+from app.discovery.listing import (
+    ListingConfig,
+    compartment_problems,
+    endpoint_problem,
+    parse_compartments,
+)
 from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth, resolve_auth
 from app.targets import Target, TargetError, demo_target, is_loopback_host, parse_targets
@@ -21,6 +28,16 @@ from app.targets import Target, TargetError, demo_target, is_loopback_host, pars
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 _SIZE = re.compile(r"^(\d+)(B|KB|MB|GB|TB|PB|EB)$")
 _BASIC_AUTH_USER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REGION = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+RESOURCE_PRINCIPAL_REGION_ENV = "OCI_RESOURCE_PRINCIPAL_REGION"
+MIN_DISCOVERY_INTERVAL_SECONDS = 1.0
+# Settings that only mean something with discovery on (set without OCI_COMPARTMENT_ID: a mistake).
+_DISCOVERY_ONLY = (
+    "OCI_DATA_SCIENCE_ENDPOINT",
+    "DISCOVERY_SCOPE",
+    "DISCOVERY_PROJECT_ID",
+    "DISCOVERY_INTERVAL",
+)
 
 
 class SettingsError(ConfigError):
@@ -40,10 +57,35 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class DiscoverySettings:
+    """Fleet discovery, on when OCI_COMPARTMENT_ID is set.
+
+    `region` is None only for instance principals without OCI_REGION: their region comes from the
+    instance metadata when the signer is built (see `app.discovery.listing.default_region`).
+    """
+
+    compartment_ids: tuple[str, ...]
+    region: str | None
+    endpoint: str | None
+    scope: DiscoveryScope
+    project_id: str | None
+    interval: str
+    interval_seconds: float
+
+    def listing_config(self, region: str) -> ListingConfig:
+        return ListingConfig(
+            compartment_ids=self.compartment_ids,
+            region=region,
+            endpoint=self.endpoint,
+            project_id=self.project_id,
+        )
+
+
+@dataclass(frozen=True)
 class ProxySettings:
     host: str
     port: int
-    targets: tuple[Target, ...]
+    targets: tuple[Target, ...]  # explicit targets (or the demo); discovery adds to them live
     auth: ResolvedAuth
     upstream_timeout_seconds: float
     connect_timeout_seconds: float
@@ -51,6 +93,7 @@ class ProxySettings:
     max_inflight_per_target: int
     token_refresh_check_seconds: float
     log_level: str
+    discovery: DiscoverySettings | None = None
 
     @property
     def advertised_address(self) -> str:
@@ -204,6 +247,78 @@ def parse_duration(raw: str) -> float | None:
     return days * 86400 + hours * 3600 + minutes * 60 + seconds + millis / 1000
 
 
+def _discovery_region(read: _Reader, auth: ResolvedAuth) -> str | None:
+    """OCI_REGION, else the credentials' region (resource principal environment, config profile);
+    None for instance principals (their metadata knows it); else a problem."""
+    explicit = read.optional("OCI_REGION")
+    if explicit is not None:
+        if not _REGION.match(explicit):
+            read.problems.append(f"OCI_REGION: {explicit!r} is not a region such as us-ashburn-1")
+        return explicit
+    if auth.mode is AuthMode.RESOURCE_PRINCIPAL:
+        region = read.optional(RESOURCE_PRINCIPAL_REGION_ENV)
+        if region is None:
+            read.problems.append(
+                f"OCI_REGION: not set, and {RESOURCE_PRINCIPAL_REGION_ENV} is missing; "
+                "set OCI_REGION to the region of the deployments (e.g. us-ashburn-1)"
+            )
+        return region
+    if auth.profile_region:
+        return auth.profile_region
+    if auth.mode is AuthMode.INSTANCE_PRINCIPAL:
+        return None
+    read.problems.append(
+        "OCI_REGION: not set, and the credentials name no region (no `region` in the config "
+        "profile); set OCI_REGION to the region of the deployments (e.g. us-ashburn-1)"
+    )
+    return None
+
+
+def _discovery(read: _Reader, auth: ResolvedAuth) -> DiscoverySettings | None:
+    """DiscoverySettings when OCI_COMPARTMENT_ID is set; problems go to `read`."""
+    raw = read.optional("OCI_COMPARTMENT_ID")
+    if raw is None:
+        for name in _DISCOVERY_ONLY:
+            if read.optional(name) is not None:
+                read.problems.append(
+                    f"{name}: only used by fleet discovery; set OCI_COMPARTMENT_ID to turn it on"
+                )
+        return None
+    compartments = parse_compartments(raw)
+    if not compartments:
+        read.problems.append("OCI_COMPARTMENT_ID: give one or more compartment OCIDs")
+    read.problems.extend(compartment_problems(compartments))
+    if auth.mode is AuthMode.NONE:
+        read.problems.append(
+            "OCI_AUTH: fleet discovery (OCI_COMPARTMENT_ID) lists deployments with OCI "
+            "credentials; choose a mode other than none"
+        )
+    endpoint = read.optional("OCI_DATA_SCIENCE_ENDPOINT")
+    if endpoint is not None:
+        problem = endpoint_problem(endpoint)
+        if problem is not None:
+            read.problems.append(problem)
+        endpoint = endpoint.rstrip("/")
+    project_id = read.optional("DISCOVERY_PROJECT_ID")
+    if project_id is not None and not project_id.startswith("ocid1.datascienceproject."):
+        read.problems.append(
+            f"DISCOVERY_PROJECT_ID: {project_id!r} is not a Data Science project OCID"
+        )
+    scope = read.choice("DISCOVERY_SCOPE", "aqua", tuple(s.value for s in DiscoveryScope))
+    interval, seconds = read.duration("DISCOVERY_INTERVAL", "60s")
+    if 0 < seconds < MIN_DISCOVERY_INTERVAL_SECONDS:
+        read.problems.append(f"DISCOVERY_INTERVAL: {interval} is shorter than 1s")
+    return DiscoverySettings(
+        compartment_ids=compartments,
+        region=_discovery_region(read, auth),
+        endpoint=endpoint,
+        scope=DiscoveryScope(scope),
+        project_id=project_id,
+        interval=interval,
+        interval_seconds=seconds,
+    )
+
+
 def default_data_dir(environ: Mapping[str, str]) -> str:
     """`/data` in the image; for a local run, a folder in the user's data home."""
     if Path("/.dockerenv").exists() or environ.get("AQUA_METRICS_IN_IMAGE") == "1":
@@ -223,18 +338,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         read.problems.append(str(exc))
         targets = ()
 
+    discovering = read.optional("OCI_COMPARTMENT_ID") is not None
     auth_mode = read.choice("OCI_AUTH", "auto", tuple(mode.value for mode in AuthMode))
     config_file = read.text("OCI_CONFIG_FILE", "~/.oci/config")
     profile = read.text("OCI_CONFIG_PROFILE", "DEFAULT")
     auth = resolve_auth(
         AuthMode(auth_mode),
-        has_targets=bool(targets),
+        has_targets=bool(targets) or discovering,
         config_file=config_file,
         profile=profile,
         environ=env,
         problems=read.problems,
-        all_loopback=bool(targets) and all(_is_loopback_url(t.url) for t in targets),
+        all_loopback=bool(targets)
+        and not discovering
+        and all(_is_loopback_url(t.url) for t in targets),
     )
+    discovery = _discovery(read, auth)
 
     scrape_interval, interval_seconds = read.duration("SCRAPE_INTERVAL", "15s")
     default_timeout = "10s" if interval_seconds >= 10 else scrape_interval
@@ -247,7 +366,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     proxy = ProxySettings(
         host=read.text("PROXY_HOST", "127.0.0.1"),
         port=read.port("PROXY_PORT", 8080),
-        targets=targets or (demo_target(),),
+        # The demo runs only when nothing at all is configured to scrape.
+        targets=targets or (() if discovery is not None else (demo_target(),)),
         auth=auth,
         upstream_timeout_seconds=read.positive_number("UPSTREAM_TIMEOUT_SECONDS", 10.0),
         connect_timeout_seconds=read.positive_number("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 3.0),
@@ -259,6 +379,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         token_refresh_check_seconds=read.positive_number("TOKEN_REFRESH_CHECK_SECONDS", 30.0),
         log_level=read.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        discovery=discovery,
     )
 
     expose = read.boolean("PROMETHEUS_EXPOSE", False)

@@ -11,7 +11,10 @@ serving time is inside the figures, as the real service's would be). Reported:
   same run, and the ratio of the two (what our mapping and checks add);
 * `build_fleet_median_s`: names, labels, URL checks and the merge for 1,000 deployments;
 * memory held by 1,000 `DiscoveredDeployment`s and their `Fleet` (targets, entries, label sets):
-  tracemalloc (exact Python allocations) and the process RSS delta (what the OS sees).
+  tracemalloc (exact Python allocations) and the process RSS delta (what the OS sees);
+* what the proxy adds for the fleet's targets: the `TargetView` (/sd body, name index) built on
+  every change (`target_view_median_s`, `target_view_kib`), and one upstream client per target
+  (`clients_kib`, `clients_rss_mib`), as after every target has been scraped once.
 
 Prints JSON. `run(quick)` returns the same dict, for `bench/run.py` to include.
 """
@@ -110,6 +113,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         rss_after = rss_bytes(os.getpid())
         scraped = len(fleet.targets)
         entries = len(fleet.entries)
+        proxy = _proxy_cost(fleet, credentials.config_path, compartment, api.endpoint, runs)
         del fleet, held
 
     return {
@@ -129,6 +133,50 @@ def run(quick: bool = False) -> dict[str, Any]:
         "held_kib_per_deployment": (after_fleet - base) / 1024 / DEPLOYMENTS,
         "tracemalloc_peak_mib": (peak - base) / 2**20,
         "rss_delta_mib": (rss_after - rss_before) / 2**20,
+        **proxy,
+    }
+
+
+def _proxy_cost(
+    fleet: Any, config_path: Path, compartment: str, endpoint: str, runs: int
+) -> dict[str, float]:
+    """The proxy's share for `fleet`: its target view, and a client for every target."""
+    import asyncio
+
+    from app.server import TargetView
+    from app.settings import load_settings
+    from app.upstreams import UpstreamClients
+
+    settings = load_settings(
+        {
+            "OCI_COMPARTMENT_ID": compartment,
+            "OCI_CONFIG_FILE": str(config_path),
+            "OCI_DATA_SCIENCE_ENDPOINT": endpoint,
+        }
+    )
+    view_median, _ = _median_time(lambda: TargetView.of(fleet.targets, settings), runs)
+    gc.collect()
+    rss_before = rss_bytes(os.getpid())
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    view = TargetView.of(fleet.targets, settings)
+    gc.collect()
+    after_view, _ = tracemalloc.get_traced_memory()
+    clients = UpstreamClients(settings.proxy, auth=None)
+    for target in fleet.targets:
+        clients.client_for(target)
+    gc.collect()
+    after_clients, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_after = rss_bytes(os.getpid())
+    asyncio.run(clients.aclose())
+    del view
+    return {
+        "target_view_median_s": view_median,
+        "target_view_kib": (after_view - base) / 1024,
+        "clients_kib": (after_clients - after_view) / 1024,
+        "clients_kib_per_target": (after_clients - after_view) / 1024 / len(fleet.targets),
+        "proxy_rss_delta_mib": (rss_after - rss_before) / 2**20,
     }
 
 

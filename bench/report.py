@@ -186,6 +186,22 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{row['ready_line_median_s']:.1f} |"
             )
         lines.append("")
+    discovery = results.get("discovery")
+    if discovery:
+        lines += [
+            f"### 7. Discovery: a listing of {discovery['deployments']} deployments "
+            f"({discovery['pages_per_listing']} pages)",
+            "",
+            "| listing median s | bare SDK median s | ratio | build fleet s | fleet KiB/deployment "
+            "| /sd view s | clients KiB/target | proxy RSS delta MiB |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {discovery['listing_median_s']:.3f} | {discovery['sdk_only_median_s']:.3f} | "
+            f"{discovery['listing_over_sdk_only']:.2f} | {discovery['build_fleet_median_s']:.3f} | "
+            f"{discovery['held_kib_per_deployment']:.2f} | "
+            f"{discovery['target_view_median_s']:.4f} | "
+            f"{discovery['clients_kib_per_target']:.2f} | {discovery['proxy_rss_delta_mib']:.1f} |",
+            "",
+        ]
     # The upstream's counters cover the whole run: the last section's reading has them all.
     checks = [results[k]["upstream_signature_checks"] for k in ("proxy", "stack") if k in results]
     if checks:

@@ -206,3 +206,91 @@ def test_start_learns_about_bad_credentials_from_a_child_without_loading_the_sdk
     assert where == "oci not loaded here"
     assert "right-one" not in result.stdout + result.stderr
     assert result.stderr == ""
+
+
+# ---- discover ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def datascience(registry):
+    from tests.support.datascience_api import DataScienceApi
+
+    with DataScienceApi(registry, max_limit=2) as api:  # pages of 2: paging is exercised
+        yield api
+
+
+def _discover_env(api_key, datascience, compartment, **extra):
+    return {
+        "OCI_CONFIG_FILE": str(api_key.config_path),
+        "OCI_COMPARTMENT_ID": compartment,
+        "OCI_DATA_SCIENCE_ENDPOINT": datascience.endpoint,
+        **extra,
+    }
+
+
+def test_discover_prints_the_fleet_table(api_key, datascience):
+    from tests.support.oci_credentials import fake_ocid
+
+    compartment = fake_ocid("compartment")
+    chat = datascience.add("Chat prod", compartment_id=compartment, aqua_model="Llama-3.1-8B")
+    datascience.add("Old", compartment_id=compartment, lifecycle_state="FAILED")
+    datascience.add("Custom", compartment_id=compartment, aqua=False)
+    result = run_cli("discover", **_discover_env(api_key, datascience, compartment))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATE", "MODEL", "CONTAINER", "SHAPE", "SCRAPED", "URL"]
+    chat_row = next(line for line in lines if line.startswith("chat-prod "))
+    assert chat_row.split()[:6] == [
+        "chat-prod",
+        "ACTIVE",
+        "Llama-3.1-8B",
+        "vllm",
+        "VM.GPU.A10.2",
+        "yes",
+    ]
+    assert chat_row.endswith(chat.model_deployment_url)
+    assert "no: not ACTIVE (FAILED)" in next(line for line in lines if line.startswith("old "))
+    assert "no: not an AQUA deployment ('Custom'; DISCOVERY_SCOPE=all includes it)" in result.stdout
+    assert len(lines) == 4
+    # Every page of the listing was signed with the profile's key (verified by the stand-in).
+    assert len(datascience.calls) == 2 and all(c.verified for c in datascience.calls)
+
+
+def test_discover_failure_is_one_line_with_the_policy_hint(api_key, datascience):
+    from tests.support.oci_credentials import fake_ocid
+
+    compartment = fake_ocid("compartment")
+    datascience.deny_compartment(compartment)
+    result = run_cli("discover", **_discover_env(api_key, datascience, compartment))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(
+        "aqua-metrics: discovery failed (not_authorized: HTTP 404 NotAuthorizedOrNotFound); "
+    )
+    assert (
+        "allow dynamic-group <group> to read data-science-model-deployments in compartment" in line
+    )
+
+
+def test_discover_without_a_compartment_says_what_to_set():
+    result = run_cli("discover")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "aqua-metrics: OCI_COMPARTMENT_ID: not set; give the compartment(s) to list deployments in\n"
+    )
+
+
+def test_check_describes_discovery(api_key, datascience):
+    compartment = "ocid1.compartment.oc1..aaaaexample"
+    result = run_cli(
+        "check", **_discover_env(api_key, datascience, compartment, OCI_REGION="us-phoenix-1")
+    )
+    assert result.returncode == 0, result.stderr
+    assert "  (none configured; discovery finds them)" in result.stdout
+    assert f"discovery: every 60s, AQUA deployments in {compartment}" in result.stdout
+    assert (
+        f"  listed from {datascience.endpoint}; `aqua-metrics discover` lists them now"
+        in result.stdout
+    )
+    assert datascience.calls == []  # check lists nothing

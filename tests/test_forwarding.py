@@ -19,7 +19,7 @@ from app.demo import DemoDeployment, DemoTransport
 from app.server import create_app
 from app.settings import load_settings
 from app.targets import demo_target
-from app.upstreams import upstream_clients
+from app.upstreams import UpstreamClients
 
 UPSTREAM = "http://127.0.0.1:9/metrics"
 OTHER = "http://127.0.0.1:10/metrics"
@@ -488,8 +488,19 @@ def test_demo_clients_never_sign_and_network_clients_do():
         settings.proxy, targets=(demo_target(), *settings.proxy.targets)
     )
     auth = httpx.BasicAuth("never", "used")  # stands in for the signing auth
-    clients = upstream_clients(proxy_settings, auth)
-    assert clients["demo"].auth is None
-    assert isinstance(clients["demo"]._transport, DemoTransport)
-    assert clients["a"].auth is auth
-    assert not isinstance(clients["a"]._transport, DemoTransport)
+    clients = UpstreamClients(proxy_settings, auth)
+    demo, a = (clients.client_for(target) for target in proxy_settings.targets)
+    assert demo.auth is None
+    assert isinstance(demo._transport, DemoTransport)
+    assert a.auth is auth
+    assert not isinstance(a._transport, DemoTransport)
+    # One client per (name, URL), created once; a target that leaves has its client closed.
+    assert clients.client_for(proxy_settings.targets[1]) is a and len(clients) == 2
+
+    async def retain_demo_only():
+        clients.retain(proxy_settings.targets[:1])
+        await asyncio.sleep(0)
+        await clients.aclose()
+
+    asyncio.run(retain_demo_only())
+    assert a.is_closed and demo.is_closed

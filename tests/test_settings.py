@@ -171,3 +171,138 @@ def test_durations(text, seconds):
 @pytest.mark.parametrize("text", ["", "15", "1x", "m", "1m1h"])
 def test_bad_durations(text):
     assert parse_duration(text) is None
+
+
+# ---- fleet discovery -------------------------------------------------------------------------
+
+COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaexample"
+PROJECT = "ocid1.datascienceproject.oc1.iad.aaaaaaaexample"
+
+
+def _discovery_env(tmp_path, api_key, **extra):
+    return {
+        "DATA_DIR": str(tmp_path),
+        "OCI_CONFIG_FILE": str(api_key.config_path),
+        "OCI_COMPARTMENT_ID": COMPARTMENT,
+        **extra,
+    }
+
+
+def test_discovery_is_off_by_default_and_on_with_a_compartment(tmp_path, api_key):
+    assert load_settings({"DATA_DIR": str(tmp_path)}).proxy.discovery is None
+    settings = load_settings(_discovery_env(tmp_path, api_key))
+    discovery = settings.proxy.discovery
+    assert discovery is not None
+    assert discovery.compartment_ids == (COMPARTMENT,)
+    assert discovery.region == api_key.region  # the config profile's region
+    assert (discovery.scope.value, discovery.interval, discovery.interval_seconds) == (
+        "aqua",
+        "60s",
+        60.0,
+    )
+    assert discovery.endpoint is None and discovery.project_id is None
+    # Discovery on and no TARGET/TARGETS: no demo, and credentials are required (auto -> api_key).
+    assert settings.proxy.targets == ()
+    assert settings.proxy.auth.mode is AuthMode.API_KEY
+
+
+def test_discovery_settings_are_read(tmp_path, api_key):
+    other = "ocid1.tenancy.oc1..aaaaaaaother"
+    env = _discovery_env(
+        tmp_path,
+        api_key,
+        OCI_COMPARTMENT_ID=f"{COMPARTMENT}, {other},{COMPARTMENT}",
+        OCI_REGION="eu-frankfurt-1",
+        OCI_DATA_SCIENCE_ENDPOINT="http://127.0.0.1:9999/",
+        DISCOVERY_SCOPE="ALL",
+        DISCOVERY_PROJECT_ID=PROJECT,
+        DISCOVERY_INTERVAL="1m30s",
+        TARGET=LOCAL,
+    )
+    settings = load_settings(env)
+    discovery = settings.proxy.discovery
+    assert discovery.compartment_ids == (COMPARTMENT, other)
+    assert discovery.region == "eu-frankfurt-1"
+    assert discovery.endpoint == "http://127.0.0.1:9999"
+    assert discovery.scope.value == "all" and discovery.project_id == PROJECT
+    assert discovery.interval_seconds == 90.0
+    assert [t.url for t in settings.proxy.targets] == [LOCAL]
+    config = discovery.listing_config("eu-frankfurt-1")
+    assert (config.compartment_ids, config.endpoint) == ((COMPARTMENT, other), discovery.endpoint)
+
+
+def test_resource_principal_region_is_the_default(tmp_path):
+    env = {
+        "DATA_DIR": str(tmp_path),
+        "OCI_COMPARTMENT_ID": COMPARTMENT,
+        "OCI_RESOURCE_PRINCIPAL_VERSION": "2.2",
+        "OCI_RESOURCE_PRINCIPAL_REGION": "us-phoenix-1",
+    }
+    assert load_settings(env).proxy.discovery.region == "us-phoenix-1"
+
+
+def test_instance_principal_region_is_left_to_the_metadata(tmp_path):
+    env = {"DATA_DIR": str(tmp_path), "OCI_COMPARTMENT_ID": COMPARTMENT}
+    env["OCI_AUTH"] = "instance_principal"
+    assert load_settings(env).proxy.discovery.region is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            {"OCI_COMPARTMENT_ID": "ocid1.vcn.oc1..x"},
+            "OCI_COMPARTMENT_ID: 'ocid1.vcn.oc1..x' is not",
+        ),
+        ({"OCI_COMPARTMENT_ID": " , "}, "OCI_COMPARTMENT_ID: give one or more compartment OCIDs"),
+        ({"OCI_REGION": "Ashburn!"}, "OCI_REGION: 'Ashburn!' is not a region"),
+        (
+            {"OCI_DATA_SCIENCE_ENDPOINT": "http://datascience.example.com"},
+            "OCI_DATA_SCIENCE_ENDPOINT: 'http://datascience.example.com' uses plain http",
+        ),
+        (
+            {"OCI_DATA_SCIENCE_ENDPOINT": "https://h.example.com/20190101"},
+            "OCI_DATA_SCIENCE_ENDPOINT: give only scheme://host[:port]",
+        ),
+        ({"DISCOVERY_SCOPE": "mine"}, "DISCOVERY_SCOPE: 'mine' is not one of aqua, all"),
+        ({"DISCOVERY_PROJECT_ID": "proj"}, "DISCOVERY_PROJECT_ID: 'proj' is not a Data Science"),
+        ({"DISCOVERY_INTERVAL": "often"}, "DISCOVERY_INTERVAL: 'often' is not a duration"),
+        ({"DISCOVERY_INTERVAL": "500ms"}, "DISCOVERY_INTERVAL: 500ms is shorter than 1s"),
+        ({"OCI_AUTH": "none"}, "OCI_AUTH: fleet discovery (OCI_COMPARTMENT_ID) lists deployments"),
+    ],
+)
+def test_each_bad_discovery_setting_is_one_line_naming_it(extra, expected, tmp_path, api_key):
+    found = problems(_discovery_env(tmp_path, api_key, **extra))
+    assert any(line.startswith(expected) for line in found), found
+    assert all("\n" not in line for line in found)
+
+
+def test_discovery_without_a_known_region_says_to_set_oci_region(tmp_path):
+    config = tmp_path / "config"
+    key = tmp_path / "key.pem"
+    key.write_text("not checked by settings\n")
+    config.write_text(
+        f"[DEFAULT]\nuser=ocid1.user.oc1..u\nfingerprint=aa:bb\ntenancy=ocid1.tenancy.oc1..t\n"
+        f"key_file={key}\n"
+    )
+    env = {"DATA_DIR": str(tmp_path), "OCI_CONFIG_FILE": str(config)}
+    env["OCI_COMPARTMENT_ID"] = COMPARTMENT
+    assert problems(env) == [
+        "OCI_REGION: not set, and the credentials name no region (no `region` in the config "
+        "profile); set OCI_REGION to the region of the deployments (e.g. us-ashburn-1)"
+    ]
+
+
+def test_discovery_without_credentials_asks_for_them(tmp_path):
+    env = {"DATA_DIR": str(tmp_path), "OCI_CONFIG_FILE": str(tmp_path / "absent")}
+    env["OCI_COMPARTMENT_ID"] = COMPARTMENT
+    assert any(line.startswith("OCI_AUTH: no OCI credentials found") for line in problems(env))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["OCI_DATA_SCIENCE_ENDPOINT", "DISCOVERY_SCOPE", "DISCOVERY_PROJECT_ID", "DISCOVERY_INTERVAL"],
+)
+def test_discovery_settings_without_a_compartment_are_a_mistake(name, tmp_path):
+    found = problems({"DATA_DIR": str(tmp_path), name: "x"})
+    assert found == [f"{name}: only used by fleet discovery; set OCI_COMPARTMENT_ID to turn it on"]

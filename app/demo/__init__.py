@@ -10,6 +10,6 @@ an OCI tenancy or a GPU. Modules:
 """
 
 from app.demo.exposition import DEMO_CONTENT_TYPE, DemoDeployment
-from app.demo.transport import DemoTransport, demo_transports
+from app.demo.transport import DemoTransport, demo_transport
 
-__all__ = ["DEMO_CONTENT_TYPE", "DemoDeployment", "DemoTransport", "demo_transports"]
+__all__ = ["DEMO_CONTENT_TYPE", "DemoDeployment", "DemoTransport", "demo_transport"]

@@ -9,13 +9,12 @@ request of it can ever leave the process.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 import httpx
 
 from app.demo.exposition import DEMO_CONTENT_TYPE, DemoDeployment
-from app.targets import Target, is_demo_url
 
 
 class MetricsPage(Protocol):
@@ -66,14 +65,10 @@ def _response(
     return httpx.Response(status, headers=headers, stream=_Body(body), request=request)
 
 
-def demo_transports(targets: Iterable[Target]) -> dict[str, DemoTransport]:
-    """A transport with its own simulation for each target whose URL is a demo URL, by name.
+def demo_transport(url: str) -> DemoTransport:
+    """A transport with a simulation of its own for the demo target at `url`.
 
-    Every demo target gets a simulation of its own; a fleet of differently configured demo
-    deployments only needs to choose the simulation by target name here.
+    Every demo target gets its own simulation; a fleet of differently configured demo deployments
+    only needs to choose the simulation here.
     """
-    return {
-        target.name: DemoTransport(target.url, DemoDeployment())
-        for target in targets
-        if is_demo_url(target.url)
-    }
+    return DemoTransport(url, DemoDeployment())

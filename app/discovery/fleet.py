@@ -6,13 +6,13 @@ target gains its discovered labels instead); only ACTIVE deployments with an acc
 (https, or http on a loopback host, exactly as for TARGET) are scraped. Every in-scope deployment,
 scraped or not, is an entry with a reason, for the inventory metric and `aqua-metrics discover`.
 
-Operates on plain data (`TargetSpec`), so the caller adapts it to `app.targets.Target`.
+Explicit and discovered targets are the same `app.targets.Target` the routes and /sd read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import cached_property
 from urllib.parse import urlsplit, urlunsplit
@@ -27,15 +27,6 @@ class DiscoveryScope(StrEnum):
 
     AQUA = "aqua"  # those tagged OCI_AQUA / oci_aqua, as AQUA's console shows them
     ALL = "all"
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """A target to scrape: name, metrics URL and target labels."""
-
-    name: str
-    url: str
-    labels: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -54,29 +45,17 @@ class FleetEntry:
 class Fleet:
     """A snapshot: replace it whole, never mutate (readers never see half a fleet)."""
 
-    targets: tuple[TargetSpec, ...] = ()
+    targets: tuple[Target, ...] = ()
     entries: tuple[FleetEntry, ...] = ()
     out_of_scope: tuple[DiscoveredDeployment, ...] = ()
 
     @cached_property
-    def _by_name(self) -> dict[str, TargetSpec]:
+    def _by_name(self) -> dict[str, Target]:
         return {t.name: t for t in self.targets}
 
-    def target(self, name: str) -> TargetSpec | None:
+    def target(self, name: str) -> Target | None:
         """The target called `name` (O(1): the forwarding route asks on every scrape)."""
         return self._by_name.get(name)
-
-
-def spec_from_target(target: Target) -> TargetSpec:
-    """An explicit `app.targets.Target` (never the demo, which has no URL) as a `TargetSpec`."""
-    if target.url is None:
-        raise ValueError("the demo target has no URL to merge")
-    return TargetSpec(target.name, target.url, dict(target.labels))
-
-
-def target_from_spec(spec: TargetSpec) -> Target:
-    """A fleet target as the `app.targets.Target` the routes and /sd read."""
-    return Target(name=spec.name, url=spec.url, labels=dict(spec.labels))
 
 
 def in_scope(deployment: DiscoveredDeployment, scope: DiscoveryScope) -> bool:
@@ -107,7 +86,7 @@ def _metrics_url(deployment: DiscoveredDeployment) -> tuple[str | None, str]:
 
 def build_fleet(
     deployments: Iterable[DiscoveredDeployment],
-    explicit: Sequence[TargetSpec] = (),
+    explicit: Sequence[Target] = (),
     *,
     scope: DiscoveryScope = DiscoveryScope.AQUA,
 ) -> Fleet:
@@ -127,7 +106,7 @@ def build_fleet(
 
     enriched: dict[str, dict[str, str]] = {}
     entries: list[FleetEntry] = []
-    discovered_targets: list[TargetSpec] = []
+    discovered_targets: list[Target] = []
     for deployment in fleet_members:
         name = names[deployment.ocid]
         labels = deployment_labels(deployment, name)
@@ -140,11 +119,11 @@ def build_fleet(
             reason = f"not ACTIVE ({deployment.lifecycle_state})"
         scraped = url is not None and not reason
         if scraped and url is not None:
-            discovered_targets.append(TargetSpec(name=name, url=url, labels=labels))
+            discovered_targets.append(Target(name=name, url=url, labels=labels))
         entries.append(FleetEntry(deployment, name, labels, url, scraped, reason))
 
     targets = [
-        TargetSpec(t.name, t.url, {**t.labels, **enriched[t.name]}) if t.name in enriched else t
+        Target(t.name, t.url, {**t.labels, **enriched[t.name]}) if t.name in enriched else t
         for t in explicit
     ]
     targets.extend(sorted(discovered_targets, key=lambda t: t.name))

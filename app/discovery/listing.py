@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.discovery.deployments import DiscoveredDeployment, from_summary
-from app.discovery.poller import PollError
+from app.discovery.poll_error import PollError
 from app.targets import is_loopback_host
 
 PAGE_LIMIT = 100

@@ -19,22 +19,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from app.discovery.poll_error import PollError
+
 T = TypeVar("T")
 OK = "ok"
 UNEXPECTED = "error"
-
-
-class PollError(Exception):
-    """A classified failure: `kind` counts it (a fixed word), `summary` and `hint` explain it.
-
-    Neither may carry a secret: they are logged.
-    """
-
-    def __init__(self, kind: str, summary: str, hint: str = "") -> None:
-        super().__init__(summary)
-        self.kind = kind
-        self.summary = summary
-        self.hint = hint
 
 
 @dataclass(frozen=True)

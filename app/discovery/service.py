@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable, Sequence
 
 from app.discovery.deployments import DiscoveredDeployment
-from app.discovery.fleet import DiscoveryScope, Fleet, TargetSpec, build_fleet
+from app.discovery.fleet import DiscoveryScope, Fleet, build_fleet
 from app.discovery.inventory import DiscoveryCollector
 from app.discovery.listing import LISTING_KINDS
 from app.discovery.poller import Poller, PollStatus
+from app.targets import Target
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class DiscoveryService:
         self,
         lister: Lister,
         *,
-        explicit: Sequence[TargetSpec] = (),
+        explicit: Sequence[Target] = (),
         scope: DiscoveryScope = DiscoveryScope.AQUA,
         interval: float = 60.0,
         on_change: Callable[[Fleet], None] | None = None,
@@ -105,7 +106,7 @@ class DiscoveryService:
 def discover_once(
     lister: Lister,
     *,
-    explicit: Sequence[TargetSpec] = (),
+    explicit: Sequence[Target] = (),
     scope: DiscoveryScope = DiscoveryScope.AQUA,
 ) -> Fleet:
     """One blocking listing turned into a fleet (for `aqua-metrics discover`). Raises

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from app.settings import BasicAuthLogin, Settings, SettingsError
+from app.settings import BasicAuthLogin, Settings, SettingsError, parse_duration
 from app.stack import files
 from app.stack.layout import DataLayout
 
@@ -47,6 +47,17 @@ def prepare_directories(layout: DataLayout) -> None:
     layout.fatal_marker.unlink(missing_ok=True)
 
 
+def sd_refresh_interval(settings: Settings, template: str) -> str:
+    """How often Prometheus re-reads /sd: the template's interval, or DISCOVERY_INTERVAL when
+    that is shorter, so a deployment found by a listing is scraped within one discovery interval
+    plus one refresh."""
+    discovery = settings.proxy.discovery
+    if discovery is None:
+        return template
+    template_seconds = parse_duration(template) or float("inf")
+    return discovery.interval if discovery.interval_seconds < template_seconds else template
+
+
 def render_prometheus_config(
     settings: Settings, layout: DataLayout, *, grafana_enabled: bool
 ) -> dict[str, Any]:
@@ -62,7 +73,9 @@ def render_prometheus_config(
     for job in config["scrape_configs"]:
         name = job["job_name"]
         if name == "vllm":
-            job["http_sd_configs"][0]["url"] = f"http://{proxy_address}/sd"
+            sd = job["http_sd_configs"][0]
+            sd["url"] = f"http://{proxy_address}/sd"
+            sd["refresh_interval"] = sd_refresh_interval(settings, sd["refresh_interval"])
         elif name == "aqua-proxy":
             job["static_configs"][0]["targets"] = [proxy_address]
         elif name == "prometheus":

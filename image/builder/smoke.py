@@ -6,7 +6,8 @@ principal v2.2, instance principal) this builds the credentials exactly as `aqua
 the proxy app, and checks the request's signature against the public key the stand-in knows. The
 instance principal's metadata service and federation endpoint are small local servers too. It also
 imports every module the stack runs (supervisor, uvicorn, yaml, bcrypt, the health check) and renders
-the runtime files. Keys and tokens are generated here and thrown away with the stage.
+the runtime files, and runs one paginated fleet discovery listing (the kept `oci.data_science` and
+`oci.pagination`) against a signature-checking Data Science stand-in on loopback. Keys and tokens are generated here and thrown away with the stage.
 
 Any failure prints `smoke: FAIL <what>: <error>` and exits 1, so the image build stops: a module
 cut by mistake never reaches an image. Runs with no network but loopback.
@@ -48,6 +49,9 @@ RUNTIME_MODULES = (
     "app.stack.fatal_listener",
     "app.stack.components",
     "app.stack.runtime",
+    "app.discovery.service",
+    "oci.data_science",
+    "oci.pagination",
     "supervisor.supervisord",
     "supervisor.supervisorctl",
     "supervisor.rpcinterface",
@@ -145,10 +149,14 @@ def verify(keys: Keys, method: str, path: str, headers: dict[str, str]) -> str:
     return params["keyId"]
 
 
-class Server:
-    """A threaded HTTP server on 127.0.0.1 whose handler is a plain function."""
+Answer = tuple[int, bytes, str] | tuple[int, bytes, str, dict[str, str]]
 
-    def __init__(self, handle: Callable[[BaseHTTPRequestHandler], tuple[int, bytes, str]]) -> None:
+
+class Server:
+    """A threaded HTTP server on 127.0.0.1 whose handler is a plain function answering
+    (status, body, content type[, extra headers])."""
+
+    def __init__(self, handle: Callable[[BaseHTTPRequestHandler], Answer]) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -156,11 +164,15 @@ class Server:
                 return
 
             def _answer(self) -> None:
+                extra: dict[str, str] = {}
                 try:
-                    status, body, content_type = handle(self)
+                    status, body, content_type, *more = handle(self)
+                    extra = more[0] if more else {}
                 except (AssertionError, InvalidSignature, KeyError, ValueError) as exc:
                     status, body, content_type = 404, repr(exc).encode(), "text/plain"
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -405,6 +417,99 @@ def check_modes(work: Path) -> list[str]:
     return passed
 
 
+# --- fleet discovery: a paged Data Science listing ----------------------------------------------
+
+SMOKE_DEPLOYMENTS = ("Chat", "Summarizer", "Coder")
+
+
+def datascience_api(keys: Keys, verified: list[str], compartment: str) -> Server:
+    """`GET /20190101/modelDeployments`, one deployment per page (`opc-next-page`), signed only."""
+
+    def summary(index: int) -> dict[str, Any]:
+        ocid = f"ocid1.datasciencemodeldeployment.oc1.iad.smoke{index}"
+        return {
+            "id": ocid,
+            "displayName": SMOKE_DEPLOYMENTS[index],
+            "compartmentId": compartment,
+            "projectId": "ocid1.datascienceproject.oc1.iad.smoke",
+            "lifecycleState": "ACTIVE",
+            "timeCreated": "2026-01-01T00:00:00.000Z",
+            "modelDeploymentUrl": f"https://modeldeployment.us-ashburn-1.oci.customer-oci.com/{ocid}",
+            "freeformTags": {"OCI_AQUA": "active", "aqua_model_name": f"model-{index}"},
+            "modelDeploymentConfigurationDetails": {
+                "deploymentType": "SINGLE_MODEL",
+                "modelConfigurationDetails": {
+                    "modelId": "ocid1.datasciencemodel.oc1.iad.smoke",
+                    "instanceConfiguration": {"instanceShapeName": "VM.GPU.A10.2"},
+                    "scalingPolicy": {"policyType": "FIXED_SIZE", "instanceCount": 1},
+                },
+                "environmentConfigurationDetails": {
+                    "environmentConfigurationType": "OCIR_CONTAINER",
+                    "image": "dsmc://odsc-vllm-serving:0.9",
+                },
+            },
+        }
+
+    def handle(request: BaseHTTPRequestHandler) -> Answer:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        verified.append(verify(keys, request.command, request.path, headers))
+        path, _, query = request.path.partition("?")
+        assert path == "/20190101/modelDeployments", path
+        params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+        assert params.get("compartmentId") == compartment, params
+        index = int(params.get("page", "0"))
+        body = json.dumps([summary(index)]).encode()
+        if index + 1 < len(SMOKE_DEPLOYMENTS):
+            return 200, body, "application/json", {"opc-next-page": str(index + 1)}
+        return 200, body, "application/json"
+
+    return Server(handle)
+
+
+def check_discovery(work: Path) -> None:
+    """One listing as `aqua-metrics discover` runs it: settings, credentials, lister, pages."""
+    from app.credentials import build_credentials
+    from app.discovery.service import discover_once
+    from app.discovery.setup import build_lister
+    from app.settings import load_settings
+
+    keys = Keys()
+    verified: list[str] = []
+    compartment = "ocid1.compartment.oc1..smoke"
+    api = datascience_api(keys, verified, compartment)
+    try:
+        key = new_key()
+        key_file = work / "discovery.pem"
+        key_file.write_bytes(pem(key))
+        config = work / "config-discovery"
+        config.write_text(
+            f"[DEFAULT]\nuser={USER}\nfingerprint={fingerprint(key)}\ntenancy={TENANCY}\n"
+            f"region=us-ashburn-1\nkey_file={key_file}\n",
+            encoding="utf-8",
+        )
+        keys.add(f"{TENANCY}/{USER}/{fingerprint(key)}", key.public_key())
+        env = {
+            "OCI_COMPARTMENT_ID": compartment,
+            "OCI_DATA_SCIENCE_ENDPOINT": api.url,
+            "OCI_CONFIG_FILE": str(config),
+        }
+        settings = load_settings(env)
+        discovery = settings.proxy.discovery
+        assert discovery is not None, "OCI_COMPARTMENT_ID did not turn discovery on"
+        lister = build_lister(discovery, build_credentials(settings.proxy.auth))
+        fleet = discover_once(lister, scope=discovery.scope)
+        names = sorted(target.labels["display_name"] for target in fleet.targets)
+        assert names == sorted(SMOKE_DEPLOYMENTS), names
+        assert len(verified) == len(SMOKE_DEPLOYMENTS), f"{len(verified)} signed pages"
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"smoke: FAIL discovery listing: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        api.close()
+    print(f"smoke: ok discovery listing ({len(verified)} signed pages)", flush=True)
+
+
 def check_stack_modules(work: Path) -> None:
     """Everything `aqua-metrics start` runs imports, and the runtime files render."""
     for name in RUNTIME_MODULES:
@@ -442,6 +547,7 @@ def main() -> int:
         work = Path(tmp)
         passed = check_modes(work)
         check_stack_modules(work)
+        check_discovery(work)
     date = email.utils.formatdate(usegmt=True)
     print(
         f"smoke: PASS {len(passed)} auth modes and the stack modules in "

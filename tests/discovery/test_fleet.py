@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 from app.discovery.deployments import DiscoveredDeployment, InferenceContainer
 from app.discovery.fleet import (
     DiscoveryScope,
-    TargetSpec,
     build_fleet,
     discovered_metrics_url,
     url_key,
 )
-from app.targets import parse_targets
+from app.targets import Target, parse_targets
 
 HOST = "https://modeldeployment.us-ashburn-1.oci.customer-oci.com"
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -42,8 +41,8 @@ def _deployment(name, unique, *, state="ACTIVE", aqua=True, url=None, age=0):
     )
 
 
-def _explicit(text: str) -> list[TargetSpec]:
-    return [TargetSpec(t.name, t.url, t.labels) for t in parse_targets(None, text)]
+def _explicit(text: str) -> list[Target]:
+    return list(parse_targets(None, text))
 
 
 def test_only_active_aqua_deployments_are_scraped_but_all_in_scope_are_entries():
@@ -121,19 +120,11 @@ def test_discovered_metrics_url_and_url_key():
     assert url_key("HTTPS://Host.Example/a/") == "https://host.example/a"
 
 
-def test_targets_convert_both_ways_and_lookup_by_name():
-    import pytest
-
-    from app.discovery.fleet import spec_from_target, target_from_spec
-    from app.targets import demo_target
-
+def test_fleet_holds_app_targets_and_looks_them_up_by_name():
     [target] = parse_targets(None, "a=https://a.example.com/metrics")
-    spec = spec_from_target(target)
-    assert target_from_spec(spec) == target
-    assert target_from_spec(spec).labels == target.labels
-    with pytest.raises(ValueError):
-        spec_from_target(demo_target())
-    fleet = build_fleet([_deployment("Chat", "c1")], [spec])
-    assert fleet.target("a") == spec
-    assert fleet.target("chat").labels["display_name"] == "Chat"
+    fleet = build_fleet([_deployment("Chat", "c1")], [target])
+    assert fleet.target("a") is target
+    chat = fleet.target("chat")
+    assert isinstance(chat, Target)
+    assert chat.labels["display_name"] == "Chat"
     assert fleet.target("nope") is None

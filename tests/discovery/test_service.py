@@ -9,7 +9,7 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from app.discovery.fleet import DiscoveryScope, TargetSpec
+from app.discovery.fleet import DiscoveryScope
 from app.discovery.listing import ListingError
 from app.discovery.service import DiscoveryService, discover_once, fleet_table
 from app.targets import parse_targets
@@ -24,7 +24,7 @@ async def _until(predicate, timeout=10.0):
 
 
 def _explicit(text):
-    return [TargetSpec(t.name, t.url, t.labels) for t in parse_targets(None, text)]
+    return list(parse_targets(None, text))
 
 
 def test_the_fleet_follows_additions_deletions_and_outages(datascience, make_lister, compartment):

@@ -123,3 +123,25 @@ def test_long_data_dirs_get_a_short_supervisor_socket(tmp_path):
     assert len(str(socket_path).encode()) <= 100
     assert DataLayout(long_dir).supervisor_socket == socket_path  # stable
     assert DataLayout(tmp_path / "d").supervisor_socket.parent.name == "runtime"
+
+
+def test_sd_refresh_follows_a_short_discovery_interval(promtool_path, tmp_path, api_key):
+    def refresh(**env):
+        settings = load_settings({"DATA_DIR": str(tmp_path), **env})
+        config = render_prometheus_config(settings, DataLayout(tmp_path), grafana_enabled=False)
+        jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+        return jobs["vllm"]["http_sd_configs"][0]["refresh_interval"]
+
+    discovery = {
+        "OCI_COMPARTMENT_ID": "ocid1.compartment.oc1..aaaaexample",
+        "OCI_CONFIG_FILE": str(api_key.config_path),
+    }
+    assert refresh() == "30s"
+    assert refresh(**discovery) == "30s"  # DISCOVERY_INTERVAL 60s: the template's 30s is shorter
+    assert refresh(**discovery, DISCOVERY_INTERVAL="10s") == "10s"
+    settings = load_settings({"DATA_DIR": str(tmp_path), **discovery, "DISCOVERY_INTERVAL": "2s"})
+    layout = DataLayout(tmp_path)
+    prepare_directories(layout)
+    write_runtime_files(settings, layout, grafana_enabled=False)
+    result = promtool_check(promtool_path, layout.prometheus_config)
+    assert result.returncode == 0, result.stdout + result.stderr
