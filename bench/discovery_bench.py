@@ -43,8 +43,8 @@ from bench.common import rss_bytes
 
 # The stand-in and credentials still live in tests/support (being moved out; see the report).
 from testkit.cavage import KeyRegistry
+from testkit.datascience_api import DataScienceApi
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
-from tests.support.datascience_api import DataScienceApi
 
 DEPLOYMENTS = 1000
 REGION = "us-ashburn-1"

@@ -213,7 +213,7 @@ def test_start_learns_about_bad_credentials_from_a_child_without_loading_the_sdk
 
 @pytest.fixture
 def datascience(registry):
-    from tests.support.datascience_api import DataScienceApi
+    from testkit.datascience_api import DataScienceApi
 
     with DataScienceApi(registry, max_limit=2) as api:  # pages of 2: paging is exercised
         yield api
@@ -229,7 +229,7 @@ def _discover_env(api_key, datascience, compartment, **extra):
 
 
 def test_discover_prints_the_fleet_table(api_key, datascience):
-    from tests.support.oci_credentials import fake_ocid
+    from testkit.oci_credentials import fake_ocid
 
     compartment = fake_ocid("compartment")
     chat = datascience.add("Chat prod", compartment_id=compartment, aqua_model="Llama-3.1-8B")
@@ -257,7 +257,7 @@ def test_discover_prints_the_fleet_table(api_key, datascience):
 
 
 def test_discover_failure_is_one_line_with_the_policy_hint(api_key, datascience):
-    from tests.support.oci_credentials import fake_ocid
+    from testkit.oci_credentials import fake_ocid
 
     compartment = fake_ocid("compartment")
     datascience.deny_compartment(compartment)

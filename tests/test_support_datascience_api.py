@@ -18,8 +18,8 @@ from oci.data_science.models import (
     SingleModelDeploymentConfigurationDetails,
 )
 
+from testkit.datascience_api import TGI_IMAGE, DataScienceApi
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
-from tests.support.datascience_api import TGI_IMAGE, DataScienceApi
 from tests.support.sdk_signing import sign_with_sdk
 
 COMPARTMENT = fake_ocid("compartment")

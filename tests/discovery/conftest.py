@@ -6,8 +6,8 @@ import oci
 import pytest
 
 from app.discovery.listing import DeploymentLister, ListingConfig
+from testkit.datascience_api import DataScienceApi
 from testkit.oci_credentials import fake_ocid
-from tests.support.datascience_api import DataScienceApi
 
 
 @pytest.fixture(scope="module")

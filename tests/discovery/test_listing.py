@@ -16,8 +16,8 @@ from app.discovery.listing import (
     compartment_problems,
     parse_compartments,
 )
+from testkit.datascience_api import LLAMA_CPP_IMAGE, TGI_IMAGE
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
-from tests.support.datascience_api import LLAMA_CPP_IMAGE, TGI_IMAGE
 
 
 def test_lists_every_state_with_fields_mapped(datascience, make_lister, compartment):
@@ -69,7 +69,7 @@ def test_hundreds_of_deployments_across_pages(datascience, make_lister, compartm
 
 
 def test_small_server_pages_are_followed_too(registry, sdk_signer, compartment):
-    from tests.support.datascience_api import DataScienceApi
+    from testkit.datascience_api import DataScienceApi
 
     with DataScienceApi(registry, max_limit=9) as api:
         made = {api.add(f"m{i}", compartment_id=compartment).id for i in range(40)}

@@ -13,7 +13,7 @@ import pytest
 from app.credentials import build_credentials
 from app.server import create_app
 from app.settings import load_settings
-from tests.support.datascience_api import DataScienceApi
+from testkit.datascience_api import DataScienceApi
 from tests.support.signed_upstream import SignedUpstream
 
 LOCAL = "http://127.0.0.1:9/metrics"  # explicit target, never scraped here

@@ -15,10 +15,10 @@ import urllib.request
 
 import pytest
 
-from tests.support.datascience_api import TGI_IMAGE, DataScienceApi
-from tests.support.oci_credentials import fake_ocid
+from testkit.datascience_api import TGI_IMAGE, DataScienceApi
+from testkit.oci_credentials import fake_ocid
+from testkit.stack import Stack
 from tests.support.signed_upstream import SignedUpstream
-from tests.support.stack import Stack
 
 pytestmark = pytest.mark.stack
 
