@@ -40,8 +40,6 @@ import oci
 from app.discovery.fleet import build_fleet
 from app.discovery.listing import DeploymentLister, ListingConfig, build_client
 from bench.common import rss_bytes
-
-# The stand-in and credentials still live in tests/support (being moved out; see the report).
 from testkit.cavage import KeyRegistry
 from testkit.datascience_api import DataScienceApi
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
