@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
 from app.credentials import Credentials
+from app.demo.inventory import demo_inventory_collector
 from app.forwarding import Forwarder
 from app.proxy_metrics import ProxyMetrics, create_proxy_metrics
 from app.settings import Settings
@@ -53,6 +54,9 @@ def create_app(
     of the real targets (demo targets always use their own simulation)."""
     proxy = settings.proxy
     metrics = metrics or create_proxy_metrics()
+    demo_inventory = demo_inventory_collector(proxy.targets)
+    if demo_inventory is not None:  # The demo fleet shows in aqua_deployment_info too.
+        metrics.registry.register(demo_inventory)
     targets: dict[str, Target] = {target.name: target for target in proxy.targets}
     sd_body = service_discovery(settings)
     refresher = (

@@ -26,7 +26,7 @@ def upstream_clients(
     """A client for each target, by name. A `transport` given by tests replaces the network for
     every non-demo target (one client shared by all of them)."""
     timeout = httpx.Timeout(proxy.upstream_timeout_seconds, connect=proxy.connect_timeout_seconds)
-    simulated = demo_transports(proxy.targets)
+    simulated = demo_transports(proxy.targets, proxy.demo_outages)
     clients = {
         name: httpx.AsyncClient(transport=demo, timeout=timeout, follow_redirects=False)
         for name, demo in simulated.items()
