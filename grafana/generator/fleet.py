@@ -89,7 +89,13 @@ COLUMNS: tuple[tuple[str, str, str, str, tuple[tuple[float | None, str], ...] | 
     ("C", "Requests / s", REQUESTS, "reqps", None),
     ("D", "TTFT p95", TTFT_P95, "s", ((None, "green"), (2, "orange"), (10, "red"))),
     ("E", "E2E p95", E2E_P95, "s", ((None, "green"), (15, "orange"), (30, "red"))),
-    ("F", "5xx ratio", RATIO_5XX, "percentunit", ((None, "green"), (0.01, "orange"), (0.05, "red"))),
+    (
+        "F",
+        "5xx ratio",
+        RATIO_5XX,
+        "percentunit",
+        ((None, "green"), (0.01, "orange"), (0.05, "red")),
+    ),
     ("G", "KV cache", KV, "percentunit", ((None, "green"), (0.8, "orange"), (0.9, "red"))),
     ("H", "Waiting", QUEUE, "short", ((None, "green"), (10, "orange"), (50, "red"))),
     ("I", "Tokens / s", TOKENS, "short", None),
@@ -113,7 +119,9 @@ def _override(name: str, properties: list[Json]) -> Json:
 
 def deployments_table() -> Json:
     """One row per deployment; the name links to "vLLM deployment" for that row's deployment."""
-    tgts = [target(expr, "__auto", ref, instant=True, fmt="table") for ref, _, expr, _, _ in COLUMNS]
+    tgts = [
+        target(expr, "__auto", ref, instant=True, fmt="table") for ref, _, expr, _, _ in COLUMNS
+    ]
     value_names = {f"Value #{ref}": title for ref, title, _, _, _ in COLUMNS}
     panel = table(
         "Deployments",
@@ -254,7 +262,7 @@ NOT_ACTIVE = (
     '"reason", "not ACTIVE: discovery does not scrape it", "", "")'
 )
 SCRAPE_FAILING = (
-    'label_replace(sum by (deployment, kind) (increase(aqua_proxy_scrape_failures_total[5m])) > 0, '
+    "label_replace(sum by (deployment, kind) (increase(aqua_proxy_scrape_failures_total[5m])) > 0, "
     '"reason", "scrapes failing: $1", "kind", "(.*)") '
     f"and on (deployment) ({UP} == 0)"
 )

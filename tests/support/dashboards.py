@@ -417,7 +417,9 @@ def resolve_data_link(url: str, row: Mapping[str, Any], time_from: str, time_to:
         return quote(str(row[name]), safe="")
 
     resolved = _DATA_FIELD.sub(field, url)
-    resolved = resolved.replace("${__url_time_range}", urlencode({"from": time_from, "to": time_to}))
+    resolved = resolved.replace(
+        "${__url_time_range}", urlencode({"from": time_from, "to": time_to})
+    )
     if "${" in resolved:
         raise ValueError(f"unresolved variable in {resolved!r}")
     return resolved
