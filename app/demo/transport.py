@@ -85,14 +85,20 @@ def _response(
     return httpx.Response(status, headers=headers, stream=_Body(body), request=request)
 
 
-def demo_transport(target: Target, outages: OutageSchedule | None = None) -> DemoTransport:
+def demo_transport(
+    target: Target,
+    outages: OutageSchedule | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> DemoTransport:
     """The transport of one demo target: its fleet member's simulation (profile, seed) and, for
     the flaky member, `outages`. A demo target that is no fleet member gets the default engine."""
     member = demo_member(target.name)
     if member is None:
-        return DemoTransport(target.url, DemoDeployment())
-    page = DemoDeployment(member.served_model_name, profile=member.profile, seed=member.seed)
-    return DemoTransport(target.url, page, outages if member.flaky else None)
+        return DemoTransport(target.url, DemoDeployment(clock=clock), clock=clock)
+    page = DemoDeployment(
+        member.served_model_name, profile=member.profile, seed=member.seed, clock=clock
+    )
+    return DemoTransport(target.url, page, outages if member.flaky else None, clock)
 
 
 def demo_transports(
