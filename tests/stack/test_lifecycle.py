@@ -28,10 +28,14 @@ def demo_stack():
 
 
 def test_demo_deployment_is_scraped_with_its_labels(demo_stack):
-    up = demo_stack.wait_for('up{job="vllm"} == 1')
-    assert up[0]["metric"]["deployment"] == "demo"
-    assert up[0]["metric"]["demo"] == "true"
-    series = demo_stack.wait_for('vllm:num_requests_running{deployment="demo"}')
+    up = demo_stack.wait_for('up{job="vllm"} == 1', predicate=lambda result: len(result) == 3)
+    assert sorted(s["metric"]["deployment"] for s in up) == [
+        "demo-batch-jobs",
+        "demo-chat",
+        "demo-support-bot",
+    ]
+    assert all(s["metric"]["demo"] == "true" for s in up)
+    series = demo_stack.wait_for('vllm:num_requests_running{deployment="demo-chat"}')
     assert series[0]["metric"]["model_name"]
     assert demo_stack.wait_for('up{job="aqua-proxy"} == 1')
     assert demo_stack.wait_for('up{job="prometheus"} == 1')
