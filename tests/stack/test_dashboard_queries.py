@@ -80,11 +80,9 @@ QUIET_STACK_TARGETS: dict[TargetKey, str] = {
 LOAD_DEPENDENT_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 4, "A"): "a stack component is down only if a scrape of it times out",
 }
-DEMO_STAND_TARGETS: dict[TargetKey, str] = {
-    # The proxy answers the demo target itself: no upstream request, so no per-upstream series.
-    TargetKey("aqua-health", 15, "A"): "the demo is served without upstream requests",
-    TargetKey("aqua-health", 21, "A"): "the demo is served without upstream requests",
-}
+# None: the demo is served through the forwarder (its own transport), so even the per-upstream
+# series exist for it.
+DEMO_STAND_TARGETS: dict[TargetKey, str] = {}
 # Random in the demo stand; the older-vLLM stand shows each of them with data.
 DEMO_MAY_BE_EMPTY: dict[TargetKey, str] = {
     # About 0.2% of demo requests get a 5xx at random: a run may have none.
@@ -103,6 +101,7 @@ LEGACY_STAND_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 1, "A"): "no simulated deployment: the banner reads Live data",
     TargetKey("aqua-vllm", 5, "A"): "the older-vLLM fixture answers no request with a 5xx",
     TargetKey("aqua-vllm", 34, "A"): "the older-vLLM fixture answers no request with a 5xx",
+    TargetKey("aqua-fleet", 6, "F"): "the older-vLLM fixture answers no request with a 5xx",
 }
 
 

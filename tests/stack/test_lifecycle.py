@@ -91,7 +91,7 @@ def test_kill_9_of_the_proxy_restarts_it_and_scraping_resumes(demo_stack):
         "time() - timestamp(up{job='vllm'}) < 3 and up{job='vllm'} == 1", timeout=30
     )
     demo_stack.wait_for(
-        'aqua_proxy_scrape_duration_seconds_count{deployment="demo"} > 0 and on() (time() - process_start_time_seconds{job="aqua-proxy"}) < 60'
+        'aqua_proxy_scrape_duration_seconds_count{deployment="demo-chat"} > 0 and on() (time() - process_start_time_seconds{job="aqua-proxy"}) < 60'
     )
 
 
@@ -99,8 +99,10 @@ def test_sigterm_stops_everything_and_history_survives_a_restart():
     stack = Stack.create(**FAST)
     try:
         stack.start()
-        stack.wait_for('count_over_time(vllm:num_requests_running{deployment="demo"}[1h]) >= 2')
-        before = _sample_count(stack, 'vllm:num_requests_running{deployment="demo"}')
+        stack.wait_for(
+            'count_over_time(vllm:num_requests_running{deployment="demo-chat"}[1h]) >= 2'
+        )
+        before = _sample_count(stack, 'vllm:num_requests_running{deployment="demo-chat"}')
         started = time.monotonic()
         assert stack.stop() == 0
         assert time.monotonic() - started < 10, "stop must fit a container's grace period"
@@ -111,7 +113,9 @@ def test_sigterm_stops_everything_and_history_survives_a_restart():
         )
         again.start()
         try:
-            assert _sample_count(again, 'vllm:num_requests_running{deployment="demo"}') >= before
+            assert (
+                _sample_count(again, 'vllm:num_requests_running{deployment="demo-chat"}') >= before
+            )
         finally:
             assert again.stop() == 0
         assert again.processes_using_data_dir() == []
