@@ -34,7 +34,8 @@ WINDOW = "15m"
 
 @pytest.fixture(scope="module")
 def stack():
-    running = Stack.create(SCRAPE_INTERVAL="1s", SCRAPE_TIMEOUT="1s").start()
+    # One demo deployment: SERIES then names one series each.
+    running = Stack.create(SCRAPE_INTERVAL="1s", SCRAPE_TIMEOUT="1s", DEMO_DEPLOYMENTS="1").start()
     yield running
     running.cleanup()
 
