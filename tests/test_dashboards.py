@@ -1094,3 +1094,23 @@ def test_each_fleet_row_links_to_its_vllm_deployment(dashboards, synthetic):
         assert params == {"var-deployment": [deployment], "from": ["now-6h"], "to": ["now"]}
         if deployment != "old-experiment":  # FAILED: never scraped, so no vLLM dashboard data
             assert deployment in offered, f"{deployment} is not a value of $deployment"
+
+
+def test_vllm_dashboard_links_back_to_the_fleet_and_names_its_deployments(dashboards, synthetic):
+    vllm = dashboards["aqua-vllm"]
+    (fleet_link,) = [link for link in vllm["links"] if link["type"] == "link"]
+    assert fleet_link["url"].split("/")[:3] == ["", "d", dashboards["aqua-fleet"]["uid"]]
+    assert fleet_link["keepTime"] is True
+    header = next(p for p in iter_panels(vllm) if p["title"] == "Selected deployments")
+    assert header["gridPos"]["y"] == 2, "right under the banner"
+    url, at = synthetic
+    (query,) = [
+        q
+        for q in panel_queries(vllm, {"deployment": ["demo", "legacy"]}, RATE_INTERVAL)
+        if q.panel_id == header["id"]
+    ]
+    found = {r["metric"]["deployment"]: r["metric"] for r in instant(url, query.expr, at)}
+    assert sorted(found) == ["demo", "legacy"]
+    demo = FLEET_LABELS["demo"]
+    assert {k: found["demo"].get(k) for k in demo} == demo
+    assert "display_name" not in found["legacy"], "configured by URL: only its name is known"
