@@ -1,7 +1,7 @@
 # aqua-metrics: one image with the signing proxy, Prometheus and Grafana under supervisord.
 #
 #   docker build -t aqua-metrics:0.1.0 .
-#   docker run -p 3000:3000 -v aqua-data:/data aqua-metrics:0.1.0     # the built-in demo deployment
+#   docker run -p 3000:3000 -v aqua-data:/data aqua-metrics:0.1.0     # the built-in demo fleet
 #
 # Every source is a build argument with the official image as its default, so a build can point them
 # at a mirror or a local stand-in (e.g. --build-arg PYTHON_IMAGE=registry.example/python:3.11...).

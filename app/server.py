@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
 from app.credentials import Credentials
+from app.demo.inventory import demo_inventory_collector
 from app.discovery.fleet import Fleet
 from app.discovery.service import DiscoveryService
 from app.discovery.setup import build_lister, explicit_targets
@@ -77,6 +78,9 @@ def create_app(
     proxy = settings.proxy
     metrics = metrics or create_proxy_metrics()
     view = TargetView.of(proxy.targets, settings)
+    demo_inventory = demo_inventory_collector(proxy.targets)
+    if demo_inventory is not None:  # The demo fleet shows in aqua_deployment_info too.
+        metrics.registry.register(demo_inventory)
     refresher = (
         TokenRefresher(credentials, metrics, check_every_seconds=proxy.token_refresh_check_seconds)
         if credentials is not None and credentials.mode.renews_tokens

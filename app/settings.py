@@ -14,6 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.demo.fleet import (
+    DEFAULT_DEMO_DEPLOYMENTS,
+    DEFAULT_FIRST_OUTAGE_S,
+    MAX_DEMO_DEPLOYMENTS,
+    MIN_DEMO_DEPLOYMENTS,
+    OutageSchedule,
+    demo_targets,
+)
 from app.discovery.fleet import DiscoveryScope
 from app.discovery.listing import (
     ListingConfig,
@@ -23,7 +31,7 @@ from app.discovery.listing import (
 )
 from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth, resolve_auth
-from app.targets import Target, TargetError, demo_target, is_loopback_host, parse_targets
+from app.targets import Target, TargetError, is_loopback_host, parse_targets
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
 _SIZE = re.compile(r"^(\d+)(B|KB|MB|GB|TB|PB|EB)$")
@@ -94,6 +102,8 @@ class ProxySettings:
     token_refresh_check_seconds: float
     log_level: str
     discovery: DiscoverySettings | None = None
+    # The demo fleet's flaky member goes down on this schedule (DEMO_OUTAGE_AFTER).
+    demo_outages: OutageSchedule = field(default_factory=OutageSchedule)
 
     @property
     def advertised_address(self) -> str:
@@ -327,6 +337,22 @@ def default_data_dir(environ: Mapping[str, str]) -> str:
     return str(Path(base) / "aqua-metrics")
 
 
+def _demo_settings(read: _Reader) -> tuple[int, OutageSchedule]:
+    """DEMO_DEPLOYMENTS (how many simulated deployments with nothing configured) and
+    DEMO_OUTAGE_AFTER (when the flaky one first goes down; tests set it short)."""
+    raw = read.text("DEMO_DEPLOYMENTS", str(DEFAULT_DEMO_DEPLOYMENTS))
+    count = DEFAULT_DEMO_DEPLOYMENTS
+    if raw.isdigit() and MIN_DEMO_DEPLOYMENTS <= int(raw) <= MAX_DEMO_DEPLOYMENTS:
+        count = int(raw)
+    else:
+        read.problems.append(
+            f"DEMO_DEPLOYMENTS: {raw!r} is not a whole number from "
+            f"{MIN_DEMO_DEPLOYMENTS} to {MAX_DEMO_DEPLOYMENTS}"
+        )
+    _, first_outage = read.duration("DEMO_OUTAGE_AFTER", f"{int(DEFAULT_FIRST_OUTAGE_S)}s")
+    return count, OutageSchedule(first_s=first_outage)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse and validate the whole configuration; raise SettingsError listing every problem."""
     env = os.environ if environ is None else environ
@@ -363,11 +389,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"SCRAPE_TIMEOUT: {scrape_timeout} is longer than SCRAPE_INTERVAL {scrape_interval}"
         )
 
+    demo = _demo_settings(read)
     proxy = ProxySettings(
         host=read.text("PROXY_HOST", "127.0.0.1"),
         port=read.port("PROXY_PORT", 8080),
         # The demo runs only when nothing at all is configured to scrape.
-        targets=targets or (() if discovery is not None else (demo_target(),)),
+        targets=targets or (() if discovery is not None else demo_targets(demo[0])),
         auth=auth,
         upstream_timeout_seconds=read.positive_number("UPSTREAM_TIMEOUT_SECONDS", 10.0),
         connect_timeout_seconds=read.positive_number("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 3.0),
@@ -380,6 +407,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         token_refresh_check_seconds=read.positive_number("TOKEN_REFRESH_CHECK_SECONDS", 30.0),
         log_level=read.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         discovery=discovery,
+        demo_outages=demo[1],
     )
 
     expose = read.boolean("PROMETHEUS_EXPOSE", False)

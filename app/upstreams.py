@@ -37,6 +37,7 @@ class UpstreamClients:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._auth = auth
+        self._demo_outages = proxy.demo_outages
         self._timeout = httpx.Timeout(
             proxy.upstream_timeout_seconds, connect=proxy.connect_timeout_seconds
         )
@@ -71,7 +72,9 @@ class UpstreamClients:
     def _build(self, target: Target) -> httpx.AsyncClient:
         if is_demo_url(target.url):
             return httpx.AsyncClient(
-                transport=demo_transport(target.url), timeout=self._timeout, follow_redirects=False
+                transport=demo_transport(target, self._demo_outages),
+                timeout=self._timeout,
+                follow_redirects=False,
             )
         if self._shared is not None:
             return self._shared

@@ -64,7 +64,8 @@ def test_check_with_no_settings_describes_the_demo(tmp_path):
     result = run_cli("check", DATA_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "aqua-metrics: configuration OK"
-    assert "demo  built-in simulated vLLM deployment" in result.stdout
+    for name in ("demo-chat", "demo-support-bot", "demo-batch-jobs"):
+        assert f"{name}  built-in simulated vLLM deployment" in result.stdout
     assert "auth: none" in result.stdout
 
 

@@ -40,13 +40,16 @@ from tests.support.dashboards import (
     or_branches,
     panel_queries,
     prometheus_regex_escape,
+    resolve_data_link,
     substitute,
+    table_rows,
     variable_selector,
     variables_of,
     without_zero_fallbacks,
 )
 
 EXPECTED_DASHBOARDS = {
+    "aqua-fleet": ("AQUA fleet", "aqua-fleet.json"),
     "aqua-vllm": ("vLLM deployment", "vllm-deployment.json"),
     "aqua-health": ("Monitoring health", "monitoring-health.json"),
 }
@@ -292,6 +295,8 @@ def test_vllm_selectors_are_filtered_by_deployment_and_model(dashboards):
         r"|scrape_failures_total|inflight_requests)$"
     )
     for uid, panel, tgt in all_targets(dashboards):
+        if uid == "aqua-fleet":
+            continue  # filtered by AQUA model and region instead: see the next test
         expr = tgt["expr"]
         where = f"{uid} {panel['title']!r} {tgt['refId']}"
         for name in VLLM_NAME.finditer(expr):
@@ -309,6 +314,26 @@ def test_vllm_selectors_are_filtered_by_deployment_and_model(dashboards):
                 assert "model_name" not in matchers, f"{where}: {metric} has no model label"
             elif proxy_with_deployment.match(metric):
                 assert deployment in matchers, f"{where}: {metric}"
+
+
+def test_fleet_selectors_are_filtered_by_aqua_model_and_region(dashboards):
+    # The fleet has no deployment or model variable: every series of the vLLM job and the
+    # inventory is filtered by the fleet's two variables, and no selector names a variable the
+    # fleet does not declare (the substitution test would fail on it too).
+    fleet = {uid: d for uid, d in dashboards.items() if uid == "aqua-fleet"}
+    filters = ('aqua_model=~"$aqua_model"', 'region=~"$region"')
+    checked = 0
+    for _uid, panel, tgt in all_targets(fleet):
+        expr = tgt["expr"]
+        assert "$deployment" not in expr and "$model_name" not in expr, panel["title"]
+        for name in VLLM_NAME.finditer(expr):
+            assert expr[name.end() : name.end() + 1] == "{", f"bare {name.group(0)}"
+        for sel in SELECTOR.finditer(expr):
+            metric, matchers = sel.group("metric"), sel.group("matchers")
+            if 'job="vllm"' in matchers or metric == "aqua_deployment_info":
+                assert all(f in matchers for f in filters), f"{panel['title']!r}: {metric}"
+                checked += 1
+    assert checked > 20
 
 
 def test_legacy_names_are_not_current_vllm_names():
@@ -392,7 +417,15 @@ def test_every_declared_variable_is_used(dashboards):
 
 
 def test_variables(dashboards):
+    fleet = variables_of(dashboards["aqua-fleet"])
+    assert list(fleet) == ["datasource", "aqua_model", "region"]
+    for name in ("aqua_model", "region"):
+        assert variable_selector(fleet[name]["query"]) == 'up{job="vllm"}'
+        assert fleet[name]["multi"] and fleet[name]["includeAll"]
+        assert fleet[name]["allValue"] == ".*", "All must match deployments without the label"
     for uid, dashboard in dashboards.items():
+        if uid == "aqua-fleet":
+            continue
         variables = variables_of(dashboard)
         assert list(variables)[:2] == ["datasource", "deployment"], uid
         deployment = variables["deployment"]
@@ -684,8 +717,50 @@ class Synthetic:
                 # must win over it (see test_renamed_families_fall_back_per_deployment).
                 self.series("vllm:gpu_prefix_cache_hit_rate", vllm, 0.77)
 
+    def fleet_extras(self) -> None:
+        """What the fleet dashboard reads besides the vLLM series: the inventory (two of the
+        ACTIVE deployments and a FAILED one), a deployment whose scrapes fail, a firing alert."""
+        proxy = {"job": "aqua-proxy", "instance": "127.0.0.1:8080"}
+        for name, labels in FLEET_LABELS.items():
+            self.series("aqua_deployment_info", {**proxy, "deployment": name, **labels,
+                        "lifecycle_state": "ACTIVE"}, 1)  # fmt: skip
+        failed = {"display_name": "Old experiment", "aqua_model": "tiiuae/falcon-7b",
+                  "region": "us-ashburn-1", "inference_container": "vllm", "shape": "VM.GPU2.1"}  # fmt: skip
+        self.series("aqua_deployment_info", {**proxy, "deployment": "old-experiment", **failed,
+                    "lifecycle_state": "FAILED"}, 1)  # fmt: skip
+        refused = {"job": "vllm", "instance": "127.0.0.1:8080", "deployment": "refused",
+                   "region": "us-ashburn-1"}  # fmt: skip
+        self.series("up", refused, 0)
+        self.counter(
+            "aqua_proxy_scrape_failures_total",
+            {**proxy, "deployment": "refused", "kind": "signature_refused"},
+            1 / STEP,
+        )
+        alert = {"alertname": "AquaHigh5xxRatio", "alertstate": "firing", "deployment": "legacy",
+                 "severity": "critical"}  # fmt: skip
+        self.series("ALERTS", alert, 1)
+
     def openmetrics(self) -> str:
         return "\n".join([*self.lines, "# EOF"]) + "\n"
+
+
+# Target labels discovery gives (demo and transition); legacy is configured by URL only.
+FLEET_LABELS = {
+    "demo": {
+        "display_name": "Demo chat",
+        "aqua_model": "meta-llama/Llama-3.1-8B-Instruct",
+        "region": "us-ashburn-1",
+        "inference_container": "vllm",
+        "shape": "VM.GPU.A10.2",
+    },
+    "transition": {
+        "display_name": "Mistral (upgrading)",
+        "aqua_model": "mistralai/Mistral-7B-Instruct-v0.3",
+        "region": "eu-frankfurt-1",
+        "inference_container": "vllm",
+        "shape": "VM.GPU.A10.1",
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -695,9 +770,12 @@ def synthetic(prometheus_path: Path, promtool_path: Path, tmp_path_factory):
     # Within retention, and before the head block of the running server.
     end = int(time.time()) // STEP * STEP - 3600
     data = Synthetic(end)
-    data.deployment("demo", DEMO_MODEL, new=True, old=False, demo="true")
+    data.deployment("demo", DEMO_MODEL, new=True, old=False, demo="true", **FLEET_LABELS["demo"])
     data.deployment("legacy", LEGACY_MODEL, new=False, old=True, region="us-ashburn-1")
-    data.deployment("transition", TRANSITION_MODEL, new=True, old=True)
+    data.deployment(
+        "transition", TRANSITION_MODEL, new=True, old=True, **FLEET_LABELS["transition"]
+    )
+    data.fleet_extras()
     source = tmp / "data.om"
     source.write_text(data.openmetrics(), encoding="utf-8")
     result = subprocess.run(
@@ -729,8 +807,8 @@ def values_by_deployment(url: str, expr: str, at: int) -> dict[str, float]:
 
 
 # Panel ids of the vLLM dashboard used below (tiles and graphs may share a title).
-KV_TILE, PREFIX_TILE, ITL_TILE, ITL_GRAPH = 8, 11, 6, 22
-RATIO_TILE, REQUESTS_TILE, TOKENS_TILE, BANNER = 4, 3, 12, 1
+KV_TILE, PREFIX_TILE, ITL_TILE, ITL_GRAPH = 9, 12, 7, 22
+RATIO_TILE, REQUESTS_TILE, TOKENS_TILE, BANNER = 5, 4, 13, 1
 
 
 def vllm_query(dashboards, selection: dict, panel_id: int, ref: str = "A") -> str:
@@ -906,3 +984,133 @@ def test_health_panels_show_data_on_a_live_prometheus(dashboards, prometheus_pat
             time.sleep(1)
     assert missing == [], f"no data in {missing}"
     assert out_of_date == [], f"allowed to be empty, but have data: {out_of_date}"
+
+
+# --- the fleet dashboard on the synthetic fleet (current, legacy and transition vLLM) ------------
+
+FLEET_TABLE_ID = 6  # "Deployments" (after the five total tiles)
+UP_DEPLOYMENTS = ("demo", "legacy", "transition")
+
+
+def fleet_panel(dashboards, panel_id: int) -> dict:
+    return next(p for p in iter_panels(dashboards["aqua-fleet"]) if p["id"] == panel_id)
+
+
+def fleet_results(dashboards, url: str, at: int, selection: dict | None = None) -> dict:
+    """refId -> instant result of every target of the fleet table, substituted as Grafana would."""
+    queries = panel_queries(dashboards["aqua-fleet"], selection or {}, RATE_INTERVAL)
+    return {
+        q.ref_id: instant(url, q.expr, at)
+        for q in queries
+        if q.kind == "panel" and q.panel_id == FLEET_TABLE_ID
+    }
+
+
+def test_fleet_targets_have_data_on_a_mixed_fleet(dashboards, synthetic):
+    url, at = synthetic
+    missing, out_of_date = check_targets(
+        panel_queries(dashboards["aqua-fleet"], {}, RATE_INTERVAL),
+        lambda expr, _instant: bool(instant(url, expr, at)),
+        {},
+    )
+    assert (missing, out_of_date) == ([], [])
+
+
+def test_fleet_table_has_every_column_for_every_deployment(dashboards, synthetic):
+    url, at = synthetic
+    panel = fleet_panel(dashboards, FLEET_TABLE_ID)
+    rows = table_rows(panel, fleet_results(dashboards, url, at))
+    assert sorted(rows) == ["demo", "legacy", "old-experiment", "refused", "transition"]
+    every_column = {f"Value #{t['refId']}" for t in panel["targets"]}
+    for deployment in UP_DEPLOYMENTS:
+        assert every_column <= set(rows[deployment]), (
+            deployment,
+            every_column - set(rows[deployment]),
+        )
+    # Exact values, legacy names included (KV cache from vllm:gpu_cache_usage_perc on legacy).
+    by_column = {column: {d: rows[d][column] for d in UP_DEPLOYMENTS} for column in every_column}
+    assert by_column["Value #B"] == {"demo": 1, "legacy": 1, "transition": 1}
+    assert by_column["Value #C"] == pytest.approx({"demo": 3, "legacy": 3, "transition": 3})
+    assert by_column["Value #D"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 4.6))
+    assert by_column["Value #F"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 0.1))
+    assert by_column["Value #G"] == pytest.approx({"demo": 0.5, "legacy": 0.42, "transition": 0.3})
+    assert by_column["Value #H"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 2))
+    assert by_column["Value #I"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 200))
+    assert by_column["Value #J"] == {"demo": 0, "legacy": 1, "transition": 0}
+    # Names and states: display name when known, else the deployment name.
+    assert {d: (r["name"], r["lifecycle_state"]) for d, r in rows.items()} == {
+        "demo": ("Demo chat", "ACTIVE"),
+        "legacy": ("legacy", "configured"),
+        "old-experiment": ("Old experiment", "FAILED"),
+        "refused": ("refused", "configured"),
+        "transition": ("Mistral (upgrading)", "ACTIVE"),
+    }
+    # The deployment that cannot be scraped shows DOWN and nothing else made up.
+    assert rows["refused"]["Value #B"] == 0
+    assert set(rows["refused"]) & every_column == {"Value #A", "Value #B", "Value #J"}
+
+
+def test_fleet_filters_by_aqua_model_and_region(dashboards, synthetic):
+    url, at = synthetic
+    panel = fleet_panel(dashboards, FLEET_TABLE_ID)
+    frankfurt = table_rows(
+        panel, fleet_results(dashboards, url, at, {"region": ["eu-frankfurt-1"]})
+    )
+    assert sorted(frankfurt) == ["transition"]
+    llama = {"aqua_model": ["meta-llama/Llama-3.1-8B-Instruct"]}
+    assert sorted(table_rows(panel, fleet_results(dashboards, url, at, llama))) == ["demo"]
+
+
+def test_not_scraped_panel_gives_state_and_reason(dashboards, synthetic):
+    url, at = synthetic
+    (query,) = [
+        q for q in panel_queries(dashboards["aqua-fleet"], {}, RATE_INTERVAL)
+        if q.panel_title == "Known but not scraped"
+    ]  # fmt: skip
+    found = {r["metric"]["deployment"]: r["metric"] for r in instant(url, query.expr, at)}
+    assert sorted(found) == ["old-experiment", "refused"]
+    assert found["old-experiment"]["lifecycle_state"] == "FAILED"
+    assert found["refused"]["reason"] == "scrapes failing: signature_refused"
+
+
+def test_each_fleet_row_links_to_its_vllm_deployment(dashboards, synthetic):
+    url, at = synthetic
+    panel = fleet_panel(dashboards, FLEET_TABLE_ID)
+    rows = table_rows(panel, fleet_results(dashboards, url, at))
+    (link,) = [
+        prop["value"][0]["url"]
+        for override in panel["fieldConfig"]["overrides"]
+        if override["matcher"]["options"] == "Deployment"
+        for prop in override["properties"]
+        if prop["id"] == "links"
+    ]
+    vllm = dashboards["aqua-vllm"]
+    (variable,) = [q for q in panel_queries(vllm, {"deployment": ALL}) if q.ref_id == "deployment"]
+    offered = {r["metric"]["deployment"] for r in instant(url, variable.expr, at)}
+    for deployment, row in rows.items():
+        resolved = urllib.parse.urlsplit(resolve_data_link(link, row, "now-6h", "now"))
+        assert resolved.path.split("/")[:3] == ["", "d", vllm["uid"]]
+        params = urllib.parse.parse_qs(resolved.query)
+        assert params == {"var-deployment": [deployment], "from": ["now-6h"], "to": ["now"]}
+        if deployment != "old-experiment":  # FAILED: never scraped, so no vLLM dashboard data
+            assert deployment in offered, f"{deployment} is not a value of $deployment"
+
+
+def test_vllm_dashboard_links_back_to_the_fleet_and_names_its_deployments(dashboards, synthetic):
+    vllm = dashboards["aqua-vllm"]
+    (fleet_link,) = [link for link in vllm["links"] if link["type"] == "link"]
+    assert fleet_link["url"].split("/")[:3] == ["", "d", dashboards["aqua-fleet"]["uid"]]
+    assert fleet_link["keepTime"] is True
+    header = next(p for p in iter_panels(vllm) if p["title"] == "Selected deployments")
+    assert header["gridPos"]["y"] == 2, "right under the banner"
+    url, at = synthetic
+    (query,) = [
+        q
+        for q in panel_queries(vllm, {"deployment": ["demo", "legacy"]}, RATE_INTERVAL)
+        if q.panel_id == header["id"]
+    ]
+    found = {r["metric"]["deployment"]: r["metric"] for r in instant(url, query.expr, at)}
+    assert sorted(found) == ["demo", "legacy"]
+    demo = FLEET_LABELS["demo"]
+    assert {k: found["demo"].get(k) for k in demo} == demo
+    assert "display_name" not in found["legacy"], "configured by URL: only its name is known"

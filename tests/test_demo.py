@@ -582,3 +582,129 @@ def test_legacy_06_uses_v0_buckets():
     assert bounds("vllm:e2e_request_latency_seconds")[0] == 0.3
     assert bounds("vllm:e2e_request_latency_seconds")[-2:] == [60.0, float("inf")]
     assert 0 <= value(families, "vllm:gpu_prefix_cache_hit_rate") <= 1
+
+
+# --- the demo fleet ----------------------------------------------------------------------------
+
+
+def fleet_page(member, clock):
+    from app.demo.exposition import DemoDeployment as Page
+
+    return Page(member.served_model_name, profile=member.profile, seed=member.seed, clock=clock)
+
+
+def test_fleet_members_differ_and_carry_discovered_labels():
+    from app.demo.fleet import MAX_DEMO_DEPLOYMENTS, demo_fleet
+    from app.discovery.naming import LABEL_NAMES
+    from app.targets import TARGET_NAME_PATTERN, labels_for
+
+    members = demo_fleet(MAX_DEMO_DEPLOYMENTS)
+    for attribute in ("name", "display_name", "ocid", "seed"):
+        values = [getattr(m, attribute) for m in members]
+        assert len(set(values)) == len(values), attribute
+    assert len({m.aqua_model for m in members[:3]}) == 3
+    assert len({m.profile for m in members}) >= 4
+    assert [m.flaky for m in members].count(True) == 1
+    for member in members:
+        target = member.target()
+        assert TARGET_NAME_PATTERN.match(target.name)
+        assert set(target.labels) == {*LABEL_NAMES, "demo"}
+        assert target.labels["demo"] == "true" and target.labels["inference_container"] == "vllm"
+        assert all(target.labels.values()), target.labels
+        # The fake OCID is well formed: the same parser as for configured URLs reads it and its
+        # region key.
+        parsed = labels_for(member.name, member.as_deployment().url + "/predict/metrics")
+        assert parsed["deployment_ocid"] == member.ocid
+        assert parsed["region"] == member.region
+    with pytest.raises(ValueError):
+        demo_fleet(0)
+    with pytest.raises(ValueError):
+        demo_fleet(MAX_DEMO_DEPLOYMENTS + 1)
+
+
+def test_fleet_behaviours_busy_slow_and_growing_queue():
+    from app.demo.fleet import demo_fleet
+
+    busy, slow, _flaky = demo_fleet(3)
+    clock = FakeClock()
+    pages = {m.name: fleet_page(m, clock) for m in (busy, slow)}
+    first = {name: parse(page.render()) for name, page in pages.items()}
+    waiting: dict[str, list[float]] = {name: [] for name in pages}
+    for _ in range(60):  # 5 simulated minutes
+        clock.advance(5)
+        for name, page in pages.items():
+            waiting[name].append(value(parse(page.render()), "vllm:num_requests_waiting"))
+    last = {name: parse(page.render()) for name, page in pages.items()}
+
+    def tokens(families):
+        return value(families, "vllm:generation_tokens", "vllm:generation_tokens_total")
+
+    made = {name: tokens(last[name]) - tokens(first[name]) for name in pages}
+    assert made[busy.name] > 3 * made[slow.name], made
+    # The slow deployment's queue grows: its last minute waits longer than its first.
+    slow_queue = waiting[slow.name]
+    assert max(slow_queue) > 50
+    assert sum(slow_queue[-12:]) > sum(slow_queue[:12])
+    info = value(
+        last[slow.name], "vllm:cache_config_info", num_gpu_blocks=str(slow.profile.num_gpu_blocks)
+    )
+    assert info == 1
+
+
+def test_outage_schedule():
+    from app.demo.fleet import OutageSchedule
+
+    schedule = OutageSchedule(first_s=70, every_s=900, length_s=240)
+    assert [schedule.outage_at(t) for t in (0, 69.9, 70, 309.9, 310, 969.9, 970, 1209.9, 1210)] == [
+        None, None, 0, 0, None, None, 1, 1, None,
+    ]  # fmt: skip
+
+
+def test_flaky_member_answers_503_then_refuses_connections_during_outages():
+    import asyncio
+
+    import httpx
+
+    from app.demo.fleet import OutageSchedule, demo_fleet
+    from app.demo.transport import demo_transport
+
+    busy, _slow, flaky = demo_fleet(3)
+    clock = FakeClock()
+    schedule = OutageSchedule(first_s=10, every_s=100, length_s=20)
+
+    flaky_transport = demo_transport(flaky.target(), schedule, clock)
+    busy_transport = demo_transport(busy.target(), schedule, clock)
+
+    async def status(transport, url: str) -> int | str:
+        async with httpx.AsyncClient(transport=transport) as client:
+            try:
+                return (await client.get(url)).status_code
+            except httpx.ConnectError:
+                return "refused"
+
+    async def run() -> list:
+        seen = []
+        for elapsed in (5, 15, 115, 135):  # before, in outage 0, in outage 1, after
+            clock.now = 5000.0 + elapsed
+            seen.append(await status(flaky_transport, flaky.url))
+        clock.now = 5015.0
+        seen.append(await status(busy_transport, busy.url))  # only the flaky member has outages
+        return seen
+
+    assert asyncio.run(run()) == [200, 503, "refused", 200, 200]
+
+
+def test_demo_fleet_is_in_the_inventory_metric():
+    from app.demo.fleet import demo_targets
+    from app.demo.inventory import demo_inventory_collector
+    from app.targets import demo_target
+
+    collector = demo_inventory_collector(demo_targets(3))
+    assert collector is not None
+    (info,) = [f for f in collector.collect() if f.name == "aqua_deployment_info"]
+    rows = {s.labels["deployment"]: s.labels for s in info.samples}
+    for target in demo_targets(3):
+        expected = {k: v for k, v in target.labels.items() if k != "demo"}
+        assert rows[target.name] == {**expected, "lifecycle_state": "ACTIVE"}
+    assert demo_inventory_collector([]) is None
+    assert demo_inventory_collector([demo_target()]) is None, "not a fleet member"

@@ -16,6 +16,7 @@ import pytest
 import respx
 
 from app.demo import DemoDeployment, DemoTransport
+from app.demo.fleet import demo_targets
 from app.server import create_app
 from app.settings import load_settings
 from app.targets import demo_target
@@ -423,43 +424,45 @@ async def demo_proxy(**env):
 def test_demo_is_scraped_through_the_forwarder_and_never_the_network(upstream):
     # `upstream` mocks every network transport with no route: any request would raise.
     async def go():
-        async with demo_proxy() as client:
-            response = await client.get("/targets/demo/metrics")
+        async with demo_proxy(DEMO_DEPLOYMENTS="1") as client:
+            response = await client.get("/targets/demo-chat/metrics")
             return response, (await client.get("/metrics")).text, (await client.get("/sd")).json()
 
     response, own, sd = asyncio.run(go())
     assert response.status_code == 200
     assert response.headers["content-type"] == EXPOSITION
-    assert b'vllm:num_requests_running{engine="0",model_name="demo/Llama-3.1-8B-Instruct"}' in (
-        response.content
-    )
+    # AQUA serves every model as `odsc-llm`; the fleet member's labels say which model it is.
+    assert b'vllm:num_requests_running{engine="0",model_name="odsc-llm"}' in response.content
     assert not upstream.calls
     # The same accounting as a real deployment's scrape.
     assert (
-        metric_value(own, 'aqua_proxy_upstream_responses_total{code="200",deployment="demo"}') == 1
+        metric_value(own, 'aqua_proxy_upstream_responses_total{code="200",deployment="demo-chat"}')
+        == 1
     )
-    assert 'aqua_proxy_scrape_duration_seconds_count{deployment="demo"} 1.0' in own
+    assert 'aqua_proxy_scrape_duration_seconds_count{deployment="demo-chat"} 1.0' in own
+    assert 'lifecycle_state="ACTIVE"' in own, "the demo fleet is in aqua_deployment_info"
     assert [group["labels"] for group in sd] == [
         {
-            "__metrics_path__": "/targets/demo/metrics",
+            "__metrics_path__": "/targets/demo-chat/metrics",
             "__scrape_interval__": "15s",
             "__scrape_timeout__": "10s",
-            "deployment": "demo",
-            "demo": "true",
+            **demo_targets(1)[0].labels,
         }
     ]
 
 
 def test_demo_failures_take_the_same_path_as_real_ones(upstream):
     async def go():
-        async with demo_proxy(MAX_RESPONSE_BYTES="1024") as client:
-            response = await client.get("/targets/demo/metrics")
+        async with demo_proxy(MAX_RESPONSE_BYTES="1024", DEMO_DEPLOYMENTS="1") as client:
+            response = await client.get("/targets/demo-chat/metrics")
             return response, (await client.get("/metrics")).text
 
     response, own = asyncio.run(go())
     assert response.status_code == 502 and "MAX_RESPONSE_BYTES (1024 bytes)" in response.text
     assert (
-        metric_value(own, 'aqua_proxy_scrape_failures_total{deployment="demo",kind="oversized"}')
+        metric_value(
+            own, 'aqua_proxy_scrape_failures_total{deployment="demo-chat",kind="oversized"}'
+        )
         == 1
     )
 

@@ -32,7 +32,7 @@ from tests.support.dashboards import REPO_ROOT, iter_panels, load_dashboards
 PROVISIONING = REPO_ROOT / "grafana" / "provisioning"
 DATASOURCES = PROVISIONING / "datasources" / "prometheus.yaml"
 PROVIDERS = PROVISIONING / "dashboards" / "aqua.yaml"
-HOME_DASHBOARD = PROVISIONING / "dashboards" / "aqua" / "vllm-deployment.json"
+HOME_DASHBOARD = PROVISIONING / "dashboards" / "aqua" / "aqua-fleet.json"
 
 # https://grafana.com/docs/grafana/latest/administration/provisioning/#data-sources
 DATASOURCE_FILE_KEYS = {"apiVersion", "datasources", "deleteDatasources", "prune"}
@@ -287,7 +287,7 @@ def test_provider_path_holds_the_dashboard_files():
     path = Path(provider["options"]["path"])
     assert path.is_dir()
     files = sorted(p.name for p in path.glob("*.json"))
-    assert files == ["monitoring-health.json", "vllm-deployment.json"]
+    assert files == ["aqua-fleet.json", "monitoring-health.json", "vllm-deployment.json"]
     for file in path.glob("*.json"):
         dashboard = json.loads(file.read_text(encoding="utf-8"))
         assert dashboard["uid"] and dashboard["title"], "Grafana rejects a dashboard without title"
@@ -303,7 +303,7 @@ def test_provider_path_follows_the_provisioning_directory(tmp_path):
 def test_home_dashboard_file_exists():
     # The stack points GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH at this file.
     assert HOME_DASHBOARD.is_file()
-    assert json.loads(HOME_DASHBOARD.read_text(encoding="utf-8"))["uid"] == "aqua-vllm"
+    assert json.loads(HOME_DASHBOARD.read_text(encoding="utf-8"))["uid"] == "aqua-fleet"
 
 
 def test_dashboard_json_needs_no_environment():

@@ -2,9 +2,9 @@
 
 import pytest
 
+from app.demo.fleet import OutageSchedule, demo_targets
 from app.oci_config import AuthMode
 from app.settings import ConfigError, load_settings, parse_duration
-from app.targets import demo_target
 
 LOCAL = "http://127.0.0.1:8000/metrics"
 
@@ -17,8 +17,13 @@ def problems(env):
 
 def test_defaults_serve_the_demo_on_loopback(tmp_path):
     settings = load_settings({"DATA_DIR": str(tmp_path)})
-    assert settings.proxy.targets == (demo_target(),)
-    assert settings.proxy.targets[0].url == "http://demo.invalid/demo/metrics"
+    assert settings.proxy.targets == demo_targets(3)
+    assert [t.url for t in settings.proxy.targets] == [
+        "http://demo.invalid/demo-chat/metrics",
+        "http://demo.invalid/demo-support-bot/metrics",
+        "http://demo.invalid/demo-batch-jobs/metrics",
+    ]
+    assert settings.proxy.demo_outages == OutageSchedule(first_s=600.0)
     assert settings.proxy.host == "127.0.0.1" and settings.proxy.port == 8080
     assert settings.prometheus.listen_host == "127.0.0.1" and settings.prometheus.port == 9090
     assert settings.grafana.port == 3000 and not settings.grafana.anonymous_viewer
@@ -35,6 +40,10 @@ def test_defaults_serve_the_demo_on_loopback(tmp_path):
         ({"PROMETHEUS_PORT": "70000"}, "PROMETHEUS_PORT: '70000' is not a port number"),
         ({"GRAFANA_PORT": "8080"}, "GRAFANA_PORT: port 8080 is already used by PROXY_PORT"),
         ({"SCRAPE_INTERVAL": "soon"}, "SCRAPE_INTERVAL: 'soon' is not a duration"),
+        ({"DEMO_DEPLOYMENTS": "0"}, "DEMO_DEPLOYMENTS: '0' is not a whole number from 1 to 10"),
+        ({"DEMO_DEPLOYMENTS": "11"}, "DEMO_DEPLOYMENTS: '11' is not a whole number from 1 to 10"),
+        ({"DEMO_DEPLOYMENTS": "three"}, "DEMO_DEPLOYMENTS: 'three' is not a whole number"),
+        ({"DEMO_OUTAGE_AFTER": "soon"}, "DEMO_OUTAGE_AFTER: 'soon' is not a duration"),
         (
             {"SCRAPE_INTERVAL": "5s", "SCRAPE_TIMEOUT": "10s"},
             "SCRAPE_TIMEOUT: 10s is longer than SCRAPE_INTERVAL 5s",
@@ -57,6 +66,15 @@ def test_each_bad_setting_is_one_line_naming_it(env, expected, tmp_path):
     found = problems(env)
     assert any(line.startswith(expected) for line in found), found
     assert all("\n" not in line for line in found)
+
+
+@pytest.mark.parametrize("count", [1, 3, 10])
+def test_demo_deployments_sets_the_size_of_the_demo_fleet(tmp_path, count):
+    env = {"DATA_DIR": str(tmp_path), "DEMO_DEPLOYMENTS": str(count), "DEMO_OUTAGE_AFTER": "75s"}
+    settings = load_settings(env)
+    names = [t.name for t in settings.proxy.targets]
+    assert len(names) == len(set(names)) == count
+    assert settings.proxy.demo_outages.first_s == 75
 
 
 def test_all_problems_are_reported_at_once(tmp_path):

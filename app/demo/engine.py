@@ -18,6 +18,7 @@ import random
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from prometheus_client.utils import floatToGoString
 
@@ -37,6 +38,25 @@ LOAD_CYCLE_S = 600.0
 FINISHED_REASONS = ("stop", "length", "abort")
 HANDLER_CHAT = "/v1/chat/completions"
 HANDLER_COMPLETIONS = "/v1/completions"
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """What makes one simulated deployment unlike another: its load and its capacity.
+
+    The defaults are the original demo (a busy, healthy Llama-3.1-8B on an A10); the demo fleet
+    (`app.demo.fleet`) varies these numbers rather than forking the simulation.
+    """
+
+    load_scale: float = 1.0  # Multiplies the whole arrival rate (cycle and bursts).
+    base_rate: float = 0.3  # Requests/s at the quietest point of the load cycle.
+    peak_rate: float = 1.5  # Requests/s added at the busiest point.
+    bursts: bool = True
+    max_num_seqs: int = MAX_NUM_SEQS
+    num_gpu_blocks: int = NUM_GPU_BLOCKS
+    prefill_tokens_per_s: float = PREFILL_TOKENS_PER_S
+    itl_scale: float = 1.0  # Multiplies the decode step time (a slower GPU or a larger model).
+    patience_s: tuple[float, float] = (25.0, 90.0)  # How long clients wait in the queue.
 
 
 class Histogram:
@@ -109,8 +129,14 @@ class DemoEngine:
     by role (see `app.demo.exposition.V1_BUCKETS`) and bucketed with the boundaries given at construction.
     """
 
-    def __init__(self, rng: random.Random, buckets: Mapping[str, Sequence[float]]) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        buckets: Mapping[str, Sequence[float]],
+        profile: EngineProfile | None = None,
+    ) -> None:
         self.rng = rng
+        self.profile = profile or EngineProfile()
         self.now = 0.0
         self.hist = {role: Histogram(bounds) for role, bounds in buckets.items()}
         self.waiting: deque[_Request] = deque()
@@ -141,7 +167,7 @@ class DemoEngine:
     @property
     def kv_usage(self) -> float:
         """Fraction of KV-cache blocks in use."""
-        return self.used_blocks / NUM_GPU_BLOCKS
+        return self.used_blocks / self.profile.num_gpu_blocks
 
     def advance_to(self, t: float) -> None:
         """Run whole ticks until simulated time reaches `t` (a fraction of a tick waits)."""
@@ -165,12 +191,15 @@ class DemoEngine:
     def arrival_rate(self, t: float) -> float:
         """Requests per second at `t`: a 10-minute day/night cycle plus the current burst."""
         phase = 0.5 - 0.5 * math.cos(2.0 * math.pi * (t + 120.0) / LOAD_CYCLE_S)
-        rate = 0.3 + 1.5 * phase
-        return rate + self._burst_rate if t < self._burst_until else rate
+        profile = self.profile
+        rate = profile.base_rate + profile.peak_rate * phase
+        if t < self._burst_until:
+            rate += self._burst_rate
+        return rate * profile.load_scale
 
     def _maybe_start_burst(self, t: float) -> None:
         """Bursts of 20-50 s add 2-4 requests/s, every 1.5-4 minutes."""
-        if t >= self._next_burst and t >= self._burst_until:
+        if self.profile.bursts and t >= self._next_burst and t >= self._burst_until:
             self._burst_until = t + self.rng.uniform(20.0, 50.0)
             self._burst_rate = self.rng.uniform(2.0, 4.0)
             self._next_burst = self._burst_until + self.rng.uniform(60.0, 200.0)
@@ -203,7 +232,7 @@ class DemoEngine:
             req.abort_at = rng.randint(1, max(1, req.stop_at - 1))
             req.stop_at = req.abort_at
         req.n = 2 if rng.random() < 0.04 else 1
-        req.patience = rng.uniform(25.0, 90.0)
+        req.patience = rng.uniform(*self.profile.patience_s)
         return req
 
     # --- one tick -----------------------------------------------------------------------------
@@ -252,9 +281,10 @@ class DemoEngine:
     def _schedule(self, t0: float) -> None:
         rng = self.rng
         waiting, running = self.waiting, self.running
-        free = NUM_GPU_BLOCKS - self.used_blocks
-        reserve = NUM_GPU_BLOCKS * 3 // 200  # Headroom for the running requests' next tokens.
-        while waiting and len(running) < MAX_NUM_SEQS:
+        total_blocks = self.profile.num_gpu_blocks
+        free = total_blocks - self.used_blocks
+        reserve = total_blocks * 3 // 200  # Headroom for the running requests' next tokens.
+        while waiting and len(running) < self.profile.max_num_seqs:
             req = waiting[0]
             context = req.prompt + req.emitted
             need = -(-context // BLOCK_SIZE)
@@ -278,13 +308,14 @@ class DemoEngine:
             req.cursor = req.sched
             req.first_token_sched = -1.0
             running.append(req)
-        self.used_blocks = NUM_GPU_BLOCKS - free
+        self.used_blocks = total_blocks - free
 
     def _step(self, t0: float, t1: float) -> None:
         running = self.running
         if not running:
             return
         rng = self.rng
+        prefill_speed = self.profile.prefill_tokens_per_s
         # Chunked prefill, FCFS: each prefill starts once scheduled and once the previous one ends.
         prefill_end = t0
         prefill_tokens = 0
@@ -296,21 +327,21 @@ class DemoEngine:
             start = max(req.cursor, prefill_end)
             if start >= t1:
                 continue
-            end = start + req.prefill_left / PREFILL_TOKENS_PER_S + PREFILL_STEP_S
+            end = start + req.prefill_left / prefill_speed + PREFILL_STEP_S
             if end <= t1:
                 prefill_tokens += req.prefill_left
                 req.prefill_left = 0
                 prefill_end = end
                 req.cursor = end  # The first token comes with the step completing the prefill.
             else:
-                done = int((t1 - start) * PREFILL_TOKENS_PER_S)
+                done = int((t1 - start) * prefill_speed)
                 prefill_tokens += done
                 req.prefill_left -= done
                 prefill_end = t1
         busy = min(1.0, (prefill_end - t0) / (t1 - t0))
         kv_tokens = self.used_blocks * BLOCK_SIZE
         itl = (0.027 + 0.0003 * n_decode + 1.5e-7 * kv_tokens) * (1.0 + 1.2 * busy)
-        itl *= rng.uniform(0.95, 1.08)
+        itl *= rng.uniform(0.95, 1.08) * self.profile.itl_scale
 
         itl_hist = self.hist["itl"]
         decoded = 0
@@ -356,7 +387,7 @@ class DemoEngine:
         self.running = survivors
         self.generation_tokens += decoded
         # KV cache exhausted by decode growth: preempt the newest requests (recompute mode).
-        while self.used_blocks > NUM_GPU_BLOCKS and len(self.running) > 1:
+        while self.used_blocks > self.profile.num_gpu_blocks and len(self.running) > 1:
             victim = self.running.pop()
             self.used_blocks -= victim.blocks
             victim.blocks = 0

@@ -25,9 +25,9 @@ from app.demo.engine import (
     BLOCK_SIZE,
     MAX_CATCH_UP_S,
     MAX_MODEL_LEN,
-    NUM_GPU_BLOCKS,
     WARMUP_S,
     DemoEngine,
+    EngineProfile,
     Histogram,
 )
 from app.vllm_catalogue import V1_BY_NAME, V1_FAMILIES, FamilySpec
@@ -81,10 +81,11 @@ class SimulatedServer:
         buckets: Mapping[str, Sequence[float]],
         seed: int | None,
         clock: Callable[[], float],
+        profile: EngineProfile | None = None,
     ) -> None:
         self.model_name = model_name
         rng = random.Random(seed)  # noqa: S311 - a simulation, not cryptography
-        self.engine = DemoEngine(rng, buckets)
+        self.engine = DemoEngine(rng, buckets, profile)
         self._clock = clock
         self._lock = threading.Lock()
         self._origin = clock() - WARMUP_S
@@ -148,8 +149,9 @@ class DemoDeployment(SimulatedServer):
         *,
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        profile: EngineProfile | None = None,
     ) -> None:
-        super().__init__(model_name, V1_BUCKETS, seed, clock)
+        super().__init__(model_name, V1_BUCKETS, seed, clock, profile)
 
     def _families(self) -> Iterator[Metric]:
         engine = self.engine
@@ -184,7 +186,7 @@ class DemoDeployment(SimulatedServer):
                 yield self.counter(fam, [([*ml, r], n) for r, n in engine.finished.items()])
             elif name == "vllm:cache_config_info":
                 values = ["0", str(BLOCK_SIZE), "auto", "True", "0.9", "0",
-                          str(NUM_GPU_BLOCKS), "None", "sha256", "None", "4"]  # fmt: skip
+                          str(engine.profile.num_gpu_blocks), "None", "sha256", "None", "4"]  # fmt: skip
                 yield self.gauge(fam, [(values, 1.0)])
             elif fam.type == "histogram" and name.startswith("vllm:"):
                 yield self.histogram(fam, [(ml, engine.hist[V1_HISTOGRAM_ROLES[name]])])

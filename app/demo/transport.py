@@ -9,12 +9,15 @@ request of it can ever leave the process.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import httpx
 
 from app.demo.exposition import DEMO_CONTENT_TYPE, DemoDeployment
+from app.demo.fleet import OutageSchedule, demo_member
+from app.targets import Target
 
 
 class MetricsPage(Protocol):
@@ -39,17 +42,34 @@ class DemoTransport(httpx.AsyncBaseTransport):
 
     GET of that URL renders the page (in a worker thread: rendering is CPU work); any other path
     is 404 and any other method 405, as vLLM's server answers. A URL on another host is refused
-    with a connect error, so a client misconfigured with this transport fails loudly.
+    with a connect error, so a client misconfigured with this transport fails loudly. During an
+    outage of `outages` (time counted from construction) the deployment is unreachable: even
+    outages answer 503, odd ones refuse the connection.
     """
 
-    def __init__(self, url: str, page: MetricsPage) -> None:
+    def __init__(
+        self,
+        url: str,
+        page: MetricsPage,
+        outages: OutageSchedule | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = httpx.URL(url)
         self._page = page
+        self._outages = outages
+        self._clock = clock
+        self._started = clock()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         if (url.scheme, url.host, url.port) != (self._url.scheme, self._url.host, self._url.port):
             raise httpx.ConnectError(f"the demo transport serves only {self._url}", request=request)
+        outage = self._outages.outage_at(self._clock() - self._started) if self._outages else None
+        if outage is not None and outage % 2:
+            raise httpx.ConnectError("simulated outage: connection refused", request=request)
+        if outage is not None:
+            body = b'{"code":"ServiceUnavailable","message":"simulated outage"}'
+            return _response(request, 503, body, "application/json")
         if url.path != self._url.path:
             return _response(request, 404, b'{"detail":"Not Found"}', "application/json")
         if request.method != "GET":
@@ -65,10 +85,17 @@ def _response(
     return httpx.Response(status, headers=headers, stream=_Body(body), request=request)
 
 
-def demo_transport(url: str) -> DemoTransport:
-    """A transport with a simulation of its own for the demo target at `url`.
-
-    Every demo target gets its own simulation; a fleet of differently configured demo deployments
-    only needs to choose the simulation here.
-    """
-    return DemoTransport(url, DemoDeployment())
+def demo_transport(
+    target: Target,
+    outages: OutageSchedule | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> DemoTransport:
+    """The transport of one demo target: its fleet member's simulation (profile, seed) and, for
+    the flaky member, `outages`. A demo target that is no fleet member gets the default engine."""
+    member = demo_member(target.name)
+    if member is None:
+        return DemoTransport(target.url, DemoDeployment(clock=clock), clock=clock)
+    page = DemoDeployment(
+        member.served_model_name, profile=member.profile, seed=member.seed, clock=clock
+    )
+    return DemoTransport(target.url, page, outages if member.flaky else None, clock)

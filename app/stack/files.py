@@ -40,4 +40,4 @@ def grafana_provisioning_dir() -> Path:
 
 
 def home_dashboard() -> Path:
-    return grafana_provisioning_dir() / "dashboards" / "aqua" / "vllm-deployment.json"
+    return grafana_provisioning_dir() / "dashboards" / "aqua" / "aqua-fleet.json"

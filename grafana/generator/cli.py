@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from grafana.generator import monitoring_health, rules, vllm_deployment
+from grafana.generator import fleet, monitoring_health, rules, vllm_deployment
 from grafana.generator.panels import Json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -15,6 +15,7 @@ DASHBOARD_DIR = REPO_ROOT / "grafana" / "provisioning" / "dashboards" / "aqua"
 RULES_FILE = REPO_ROOT / "rules" / "aqua-metrics.rules.yml"
 
 DASHBOARDS: dict[str, Callable[[], Json]] = {
+    "aqua-fleet.json": fleet.build,
     "vllm-deployment.json": vllm_deployment.build,
     "monitoring-health.json": monitoring_health.build,
 }

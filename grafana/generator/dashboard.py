@@ -16,6 +16,7 @@ def dashboard(
     panels: list[Json],
     variables: list[Json],
     tags: Iterable[str],
+    links: Iterable[Json] = (),
 ) -> Json:
     return {
         "annotations": {
@@ -48,7 +49,8 @@ def dashboard(
                 "tooltip": "",
                 "type": "dashboards",
                 "url": "",
-            }
+            },
+            *links,
         ],
         "liveNow": False,
         "panels": panels,
@@ -63,6 +65,22 @@ def dashboard(
         "uid": uid,
         "version": 1,
         "weekStart": "",
+    }
+
+
+def dashboard_link(title: str, uid: str, slug: str, tooltip: str) -> Json:
+    """A link in the dashboard's header to another dashboard, keeping the time range."""
+    return {
+        "asDropdown": False,
+        "icon": "dashboard",
+        "includeVars": False,
+        "keepTime": True,
+        "tags": [],
+        "targetBlank": False,
+        "title": title,
+        "tooltip": tooltip,
+        "type": "link",
+        "url": f"/d/{uid}/{slug}",
     }
 
 

@@ -9,6 +9,7 @@ from grafana.generator.dashboard import (
     DEPLOYMENT_VARIABLE,
     MODEL_VARIABLE,
     dashboard,
+    dashboard_link,
 )
 from grafana.generator.layout import Layout
 from grafana.generator.metrics import (
@@ -25,7 +26,7 @@ from grafana.generator.metrics import (
     UP_BY_DEPLOYMENT,
     WAITING,
 )
-from grafana.generator.panels import UP_MAPPINGS, Json, stat, target
+from grafana.generator.panels import UP_MAPPINGS, Json, stat, table, target
 from grafana.generator.promql import counter_rate, gauge, quantile, sel
 
 
@@ -76,6 +77,42 @@ def banner(grid: Layout) -> None:
             no_value="Live data",
         ),
     )
+
+
+# What the selected deployments are: the target labels discovery (or the demo) gives them.
+HEADER_LABELS = (
+    ("display_name", "Display name"),
+    ("deployment", "Deployment"),
+    ("aqua_model", "AQUA model"),
+    ("inference_container", "Container"),
+    ("shape", "Shape"),
+    ("region", "Region"),
+)
+
+
+def header(grid: Layout) -> None:
+    """The selected deployments' display name, AQUA model, container and shape."""
+    labels = ", ".join(name for name, _ in HEADER_LABELS)
+    panel = table(
+        "Selected deployments",
+        "Who the selected deployments are, as discovery reports them (display name, the AQUA "
+        "model from the `aqua_model_name` tag, the inference container and the instance shape). "
+        "A deployment configured by URL only has its name. *AQUA fleet* (link at the top) shows "
+        "the whole fleet.\n\nMetric: `up` (its target labels)",
+        [
+            target(
+                f"max by ({labels}) ({sel('up', model=False)})", "__auto", instant=True, fmt="table"
+            )
+        ],
+        unit="none",
+        exclude=("Time", "Value"),
+        rename=dict(HEADER_LABELS),
+        no_value="No deployment selected",
+    )
+    panel["transformations"][1]["options"]["indexByName"] = {
+        name: index for index, (name, _) in enumerate(HEADER_LABELS)
+    }
+    grid.add(24, 4, panel)
 
 
 def tiles(grid: Layout) -> None:
@@ -263,6 +300,7 @@ def tiles(grid: Layout) -> None:
 def build() -> Json:
     grid = Layout()
     banner(grid)
+    header(grid)
     tiles(grid)
     vllm_latency.latency(grid)
     vllm_latency.throughput(grid)
@@ -279,4 +317,12 @@ def build() -> Json:
         grid.panels,
         [DATASOURCE_VARIABLE, DEPLOYMENT_VARIABLE, MODEL_VARIABLE],
         ("aqua", "vllm"),
+        [
+            dashboard_link(
+                "AQUA fleet",
+                "aqua-fleet",
+                "aqua-fleet",
+                "Every deployment at a glance: back to the fleet",
+            )
+        ],
     )

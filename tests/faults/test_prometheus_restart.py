@@ -25,8 +25,8 @@ pytestmark = pytest.mark.stack
 
 SERIES = (
     'up{job="vllm"}',
-    'vllm:num_requests_running{deployment="demo"}',
-    'aqua_proxy_scrape_duration_seconds_count{deployment="demo"}',
+    'vllm:num_requests_running{deployment="demo-chat"}',
+    'aqua_proxy_scrape_duration_seconds_count{deployment="demo-chat"}',
     'up{job="aqua-proxy"}',
 )
 WINDOW = "15m"
@@ -34,7 +34,8 @@ WINDOW = "15m"
 
 @pytest.fixture(scope="module")
 def stack():
-    running = Stack.create(SCRAPE_INTERVAL="1s", SCRAPE_TIMEOUT="1s").start()
+    # One demo deployment: SERIES then names one series each.
+    running = Stack.create(SCRAPE_INTERVAL="1s", SCRAPE_TIMEOUT="1s", DEMO_DEPLOYMENTS="1").start()
     yield running
     running.cleanup()
 
@@ -100,7 +101,7 @@ def _wait_for_new_prometheus(stack: Stack, old_pid: int, timeout: float = 60) ->
 
 def _restart_and_compare(stack: Stack, restart) -> None:
     stack.wait_for('count_over_time(up{job="vllm"}[15m]) >= 5', timeout=60)
-    with LoadLoop(f"{stack.proxy_url}/targets/demo/metrics") as load:
+    with LoadLoop(f"{stack.proxy_url}/targets/demo-chat/metrics") as load:
         wait_until(lambda: len(load.statuses) >= 10, 30, message="the load loop is not running")
         old_pid = stack.supervisor_pid("prometheus")
         before = raw_samples(stack)  # the last look before the restart

@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+from app.demo.fleet import demo_targets
 from testkit.cavage import KeyRegistry
 from testkit.oci_credentials import make_api_key_profile
 from testkit.stack import Stack
@@ -36,7 +37,14 @@ from tests.support.vllm_payloads import LegacyVllm
 pytestmark = pytest.mark.stack
 
 FAST = {"SCRAPE_INTERVAL": "2s", "SCRAPE_TIMEOUT": "1s"}
-VARIABLES = {"datasource": "aqua-prometheus", "deployment": ALL, "model_name": ALL}
+VARIABLES = {
+    "datasource": "aqua-prometheus",
+    "deployment": ALL,
+    "model_name": ALL,
+    "aqua_model": ALL,
+    "region": ALL,
+}
+DEMO_NAMES = [target.name for target in demo_targets()]
 # Scrapes to wait for (2 s apart): enough for rate() over 1m windows and for resets().
 DATA_SCRAPES = 20
 
@@ -63,6 +71,8 @@ def run_query(stack: Stack, expr: str, *, instant: bool) -> dict:
 # fallbacks (TargetKey(dashboard, panel id, refId): reason).
 QUIET_STACK_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 3, "A"): "no alert fires within a run (every rule has a for:)",
+    TargetKey("aqua-fleet", 5, "A"): "no alert fires within a run (every rule has a for:)",
+    TargetKey("aqua-fleet", 6, "J"): "no alert fires within a run (every rule has a for:)",
     TargetKey("aqua-health", 23, "A"): "API keys and the demo never refresh credentials",
     TargetKey("aqua-health", 23, "B"): "no credential refresh fails",
 }
@@ -70,23 +80,28 @@ QUIET_STACK_TARGETS: dict[TargetKey, str] = {
 LOAD_DEPENDENT_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 4, "A"): "a stack component is down only if a scrape of it times out",
 }
-# The demo goes through the same forwarding path as a real deployment (an httpx transport), so
-# its per-upstream series exist like any other's: nothing is expected to be empty only for it.
+# None: the demo is served through the forwarder (its own transport), so even the per-upstream
+# series exist for it.
 DEMO_STAND_TARGETS: dict[TargetKey, str] = {}
 # Random in the demo stand; the older-vLLM stand shows each of them with data.
 DEMO_MAY_BE_EMPTY: dict[TargetKey, str] = {
     # About 0.2% of demo requests get a 5xx at random: a run may have none.
-    TargetKey("aqua-vllm", 4, "A"): "5xx responses are rare in the demo",
+    TargetKey("aqua-vllm", 5, "A"): "5xx responses are rare in the demo",
     TargetKey("aqua-vllm", 34, "A"): "5xx responses are rare in the demo",
     TargetKey("aqua-health", 2, "A"): "the demo is down only if a scrape times out",
+    # The flaky demo deployment first goes down after DEMO_OUTAGE_AFTER (10 minutes by default;
+    # tests/stack/test_fleet_dashboard.py shortens it and sees both with data).
+    TargetKey("aqua-fleet", 2, "A"): "a demo deployment is down only if a scrape times out",
+    TargetKey("aqua-fleet", 9, "A"): "a demo deployment fails to scrape only on a timeout",
     TargetKey("aqua-health", 5, "A"): "a demo scrape fails only if it times out",
     TargetKey("aqua-health", 22, "A"): "a demo scrape fails only if it times out",
     **LOAD_DEPENDENT_TARGETS,
 }
 LEGACY_STAND_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 1, "A"): "no simulated deployment: the banner reads Live data",
-    TargetKey("aqua-vllm", 4, "A"): "the older-vLLM fixture answers no request with a 5xx",
+    TargetKey("aqua-vllm", 5, "A"): "the older-vLLM fixture answers no request with a 5xx",
     TargetKey("aqua-vllm", 34, "A"): "the older-vLLM fixture answers no request with a 5xx",
+    TargetKey("aqua-fleet", 6, "F"): "the older-vLLM fixture answers no request with a 5xx",
 }
 
 
@@ -120,7 +135,8 @@ def assert_every_target_has_data(stack: Stack) -> None:
 @pytest.fixture(scope="module")
 def demo_stack():
     stack = Stack.create(**FAST).start()
-    stack.wait_for(enough_data("demo"), timeout=120)
+    for name in DEMO_NAMES:
+        stack.wait_for(enough_data(name), timeout=120)
     stack.allowed_absent = {**OPTIONAL_FEATURE_TARGETS, **QUIET_STACK_TARGETS, **DEMO_STAND_TARGETS}
     stack.may_be_empty = DEMO_MAY_BE_EMPTY
     yield stack
@@ -173,13 +189,13 @@ def test_legacy_deployment_was_scraped_only_with_verified_signatures(legacy_stac
     assert sorted(up) == ["legacy", "refused"]
     assert "deployment_ocid" in up["legacy"]["metric"]
     # The demo is never active when a real target is configured.
-    assert legacy_stack.query('up{deployment="demo"}') == []
+    assert legacy_stack.query('up{demo="true"}') == []
     assert legacy_stack.query('{__name__=~"vllm:.+", engine!=""}') == []
 
 
 def test_demo_is_visibly_labelled(demo_stack):
     result = demo_stack.query('count(up{job="vllm", demo="true"})')
-    assert result and float(result[0]["value"][1]) == 1
+    assert result and float(result[0]["value"][1]) == len(DEMO_NAMES) == 3
 
 
 def test_allowances_name_visible_targets():

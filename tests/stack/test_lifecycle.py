@@ -28,10 +28,14 @@ def demo_stack():
 
 
 def test_demo_deployment_is_scraped_with_its_labels(demo_stack):
-    up = demo_stack.wait_for('up{job="vllm"} == 1')
-    assert up[0]["metric"]["deployment"] == "demo"
-    assert up[0]["metric"]["demo"] == "true"
-    series = demo_stack.wait_for('vllm:num_requests_running{deployment="demo"}')
+    up = demo_stack.wait_for('up{job="vllm"} == 1', predicate=lambda result: len(result) == 3)
+    assert sorted(s["metric"]["deployment"] for s in up) == [
+        "demo-batch-jobs",
+        "demo-chat",
+        "demo-support-bot",
+    ]
+    assert all(s["metric"]["demo"] == "true" for s in up)
+    series = demo_stack.wait_for('vllm:num_requests_running{deployment="demo-chat"}')
     assert series[0]["metric"]["model_name"]
     assert demo_stack.wait_for('up{job="aqua-proxy"} == 1')
     assert demo_stack.wait_for('up{job="prometheus"} == 1')
@@ -87,7 +91,7 @@ def test_kill_9_of_the_proxy_restarts_it_and_scraping_resumes(demo_stack):
         "time() - timestamp(up{job='vllm'}) < 3 and up{job='vllm'} == 1", timeout=30
     )
     demo_stack.wait_for(
-        'aqua_proxy_scrape_duration_seconds_count{deployment="demo"} > 0 and on() (time() - process_start_time_seconds{job="aqua-proxy"}) < 60'
+        'aqua_proxy_scrape_duration_seconds_count{deployment="demo-chat"} > 0 and on() (time() - process_start_time_seconds{job="aqua-proxy"}) < 60'
     )
 
 
@@ -95,8 +99,10 @@ def test_sigterm_stops_everything_and_history_survives_a_restart():
     stack = Stack.create(**FAST)
     try:
         stack.start()
-        stack.wait_for('count_over_time(vllm:num_requests_running{deployment="demo"}[1h]) >= 2')
-        before = _sample_count(stack, 'vllm:num_requests_running{deployment="demo"}')
+        stack.wait_for(
+            'count_over_time(vllm:num_requests_running{deployment="demo-chat"}[1h]) >= 2'
+        )
+        before = _sample_count(stack, 'vllm:num_requests_running{deployment="demo-chat"}')
         started = time.monotonic()
         assert stack.stop() == 0
         assert time.monotonic() - started < 10, "stop must fit a container's grace period"
@@ -107,7 +113,9 @@ def test_sigterm_stops_everything_and_history_survives_a_restart():
         )
         again.start()
         try:
-            assert _sample_count(again, 'vllm:num_requests_running{deployment="demo"}') >= before
+            assert (
+                _sample_count(again, 'vllm:num_requests_running{deployment="demo-chat"}') >= before
+            )
         finally:
             assert again.stop() == 0
         assert again.processes_using_data_dir() == []

@@ -302,6 +302,9 @@ def substitute(
         fmt = match.group("bformat") or match.group("oformat")
         if name in builtins:
             return builtins[name]
+        if name.isdigit():
+            # Grafana leaves a variable it does not know as it is: `label_replace`'s `$1`.
+            return match.group(0)
         if name not in declared:
             raise ValueError(f"undeclared variable ${name} in {text!r}")
         variable = declared[name]
@@ -374,3 +377,49 @@ def panel_queries(
             )
         )
     return queries
+
+
+# --- the fleet table, as Grafana's merge transformation builds it --------------------------------
+
+
+def table_rows(
+    panel: Mapping[str, Any], results: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """The rows Grafana shows for a table of instant `format: table` queries merged on
+    `deployment`: by deployment, each row's labels plus `Value #<refId>` of every query that
+    returned a sample for it (Grafana's `merge` joins the frames on the fields they all share,
+    `Time` and `deployment`; a query without a sample for a deployment leaves its cell empty).
+
+    `results` maps each refId of `panel` to Prometheus' instant-query result list.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for tgt in panel["targets"]:
+        for sample in results.get(tgt["refId"], ()):
+            labels = sample["metric"]
+            row = rows.setdefault(labels["deployment"], {})
+            row.update(labels)
+            row[f"Value #{tgt['refId']}"] = float(sample["value"][1])
+    return rows
+
+
+_DATA_FIELD = re.compile(r"\$\{__data\.fields(?:\.(\w+)|\[\"(\w+)\"\])\}")
+
+
+def resolve_data_link(url: str, row: Mapping[str, Any], time_from: str, time_to: str) -> str:
+    """A data link URL as Grafana builds it for `row`: `${__data.fields.<field>}` becomes the
+    row's value (URL-encoded) and `${__url_time_range}` the dashboard's `from=...&to=...`."""
+    from urllib.parse import quote, urlencode
+
+    def field(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in row:
+            raise KeyError(f"the row has no field {name!r} for {url!r}")
+        return quote(str(row[name]), safe="")
+
+    resolved = _DATA_FIELD.sub(field, url)
+    resolved = resolved.replace(
+        "${__url_time_range}", urlencode({"from": time_from, "to": time_to})
+    )
+    if "${" in resolved:
+        raise ValueError(f"unresolved variable in {resolved!r}")
+    return resolved
