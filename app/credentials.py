@@ -53,6 +53,11 @@ class Credentials(Protocol):
         """Renew the token when due (or now, with force). Blocking. True when key_id changed."""
         ...
 
+    @property
+    def sdk_signer(self) -> Any:
+        """The SDK signer in use now, for SDK clients (a refresh may replace it)."""
+        ...
+
 
 def _throwaway_request() -> WireRequest:
     return WireRequest(
@@ -71,6 +76,11 @@ class _SdkSigning:
     @property
     def key_id(self) -> str:
         return str(getattr(self._signer, "api_key", ""))
+
+    @property
+    def sdk_signer(self) -> Any:
+        """The SDK signer in use now, for SDK clients (a refresh may replace it)."""
+        return self._signer
 
     def sign(self, request: WireRequest) -> str:
         signed = self._signer.do_request_sign(request, enforce_content_headers=False)

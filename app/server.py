@@ -3,6 +3,7 @@
 GET /targets/{name}/metrics  scrape of that target's configured URL (signed, unless a demo)
 GET /sd                      Prometheus http_sd: one group per target
 GET /metrics                 the proxy's own metrics
+GET /oci-monitoring/metrics  the deployments' OCI Monitoring gauges and collector health
 GET /healthz, /readyz        alive; ready (credentials usable)
 """
 
@@ -21,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app import __version__
 from app.credentials import Credentials
 from app.forwarding import Forwarder
+from app.monitoring.service import MonitoringService
+from app.monitoring.wiring import monitoring_service
 from app.proxy_metrics import ProxyMetrics, create_proxy_metrics
 from app.settings import Settings
 from app.signing import OciSigningAuth, TokenRefresher
@@ -48,6 +51,7 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     metrics: ProxyMetrics | None = None,
+    monitoring: MonitoringService | None = None,
 ) -> FastAPI:
     """Build the proxy app. `transport` lets unit tests put respx or a fixture at the HTTP edge
     of the real targets (demo targets always use their own simulation)."""
@@ -70,6 +74,7 @@ def create_app(
         max_inflight_per_target=proxy.max_inflight_per_target,
         targets=proxy.targets,
     )
+    monitoring = monitoring or monitoring_service(settings, credentials)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +82,8 @@ def create_app(
             for client in {id(client): client for client in clients.values()}.values():
                 await stack.enter_async_context(client)
             task = asyncio.create_task(refresher.run()) if refresher is not None else None
+            monitoring.start()
+            stack.push_async_callback(monitoring.stop)
             try:
                 yield
             finally:
@@ -117,6 +124,10 @@ def create_app(
     async def own_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/oci-monitoring/metrics")
+    async def oci_monitoring_metrics() -> Response:
+        return Response(monitoring.render(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/healthz")
     async def healthz() -> Response:
         return PlainTextResponse("ok\n")
@@ -132,4 +143,5 @@ def create_app(
 
     app.state.metrics = metrics
     app.state.refresher = refresher
+    app.state.monitoring = monitoring
     return app

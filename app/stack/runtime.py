@@ -63,7 +63,7 @@ def render_prometheus_config(
         name = job["job_name"]
         if name == "vllm":
             job["http_sd_configs"][0]["url"] = f"http://{proxy_address}/sd"
-        elif name == "aqua-proxy":
+        elif name in ("aqua-proxy", "oci-monitoring"):
             job["static_configs"][0]["targets"] = [proxy_address]
         elif name == "prometheus":
             job["static_configs"][0]["targets"] = [prometheus_address]
