@@ -23,6 +23,7 @@ from testkit.stack import Stack
 from tests.support.dashboards import (
     ALL,
     NEW_VLLM_ONLY_TARGETS,
+    OCI_MONITORING_TARGETS,
     OPTIONAL_FEATURE_TARGETS,
     TargetKey,
     check_targets,
@@ -123,7 +124,12 @@ def assert_every_target_has_data(stack: Stack) -> None:
 def demo_stack():
     stack = Stack.create(**FAST).start()
     stack.wait_for(enough_data("demo"), timeout=120)
-    stack.allowed_absent = {**OPTIONAL_FEATURE_TARGETS, **QUIET_STACK_TARGETS, **DEMO_STAND_TARGETS}
+    stack.allowed_absent = {
+        **OPTIONAL_FEATURE_TARGETS,
+        **QUIET_STACK_TARGETS,
+        **DEMO_STAND_TARGETS,
+        **OCI_MONITORING_TARGETS,
+    }
     stack.may_be_empty = DEMO_MAY_BE_EMPTY
     yield stack
     stack.cleanup()
@@ -153,6 +159,7 @@ def legacy_stack(tmp_path_factory):
             **NEW_VLLM_ONLY_TARGETS,
             **QUIET_STACK_TARGETS,
             **LEGACY_STAND_TARGETS,
+            **OCI_MONITORING_TARGETS,
         }
         stack.may_be_empty = LOAD_DEPENDENT_TARGETS
         yield stack
@@ -200,6 +207,7 @@ def test_allowances_name_visible_targets():
         DEMO_STAND_TARGETS,
         DEMO_MAY_BE_EMPTY,
         LEGACY_STAND_TARGETS,
+        OCI_MONITORING_TARGETS,
     )
     for allowance in allowances:
         assert set(allowance) <= visible, set(allowance) - visible

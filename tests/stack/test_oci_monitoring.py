@@ -16,8 +16,11 @@ from testkit.cavage import KeyRegistry
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
 from testkit.stack import Stack
 from testkit.waiting import wait_until
+from tests.stack.test_dashboard_queries import run_query
+from tests.support.dashboards import ALL, check_targets, load_dashboards, panel_queries
 from tests.support.monitoring_api import MonitoringApi
 from tests.support.signed_upstream import SignedUpstream
+from tests.support.vllm_payloads import LegacyVllm
 
 pytestmark = pytest.mark.stack
 
@@ -31,8 +34,8 @@ def world(tmp_path_factory):
     creds = make_api_key_profile(tmp_path_factory.mktemp("oci"))
     creds.register_with(registry)
     with (
-        SignedUpstream(registry) as llama,
-        SignedUpstream(registry) as mistral,
+        SignedUpstream(registry, body_factory=LegacyVllm(seed=3).render) as llama,
+        SignedUpstream(registry, body_factory=LegacyVllm(seed=4).render) as mistral,
         MonitoringApi(registry) as api,
     ):
         ocids = {}
@@ -95,6 +98,40 @@ def test_collector_health_is_exposed(world):
     [age] = stack.query("aqua_oci_monitoring_datapoint_age_seconds")
     assert 180 <= float(age["value"][1]) < 360  # the newest complete minute lags by minutes
     assert stack.query('aqua_oci_monitoring_api_calls_total{result="ok"} > 0')
+
+
+# The "Infrastructure (OCI Monitoring)" row of "vLLM deployment" and the collector row of
+# "Monitoring health" (tests/support/dashboards.py OCI_MONITORING_TARGETS lists them as empty
+# where OCI Monitoring is off).
+NEW_PANELS = {"aqua-vllm": range(91, 99), "aqua-health": range(61, 66)}
+
+
+def test_every_new_panel_query_returns_data(world):
+    stack, _, _ = world
+    variables = {"datasource": "aqua-prometheus", "deployment": ALL, "model_name": ALL}
+    queries = [
+        query
+        for uid, dashboard in load_dashboards().items()
+        for query in panel_queries(dashboard, variables, rate_interval="1m", interval="2s")
+        if query.kind == "panel" and query.panel_id in NEW_PANELS.get(uid, ())
+    ]
+    assert len(queries) == 15
+
+    def has_data(expr: str, instant: bool) -> bool:
+        body = run_query(stack, expr, instant=instant)
+        assert body.get("status") == "success", (body, expr)
+        return bool(body["data"]["result"])
+
+    def all_have_data() -> bool:
+        missing, _ = check_targets(queries, has_data, {})
+        return not missing
+
+    wait_until(
+        all_have_data,
+        90,
+        1.0,
+        lambda: f"without data: {check_targets(queries, has_data, {})[0]}",
+    )
 
 
 def test_survives_throttling_and_keeps_the_last_values(world):
