@@ -4,8 +4,9 @@
     python slim.py final VENV    after the project is installed: drop pip/setuptools, compile
 
 What goes, and why it is safe:
-* The `oci` SDK's service packages (~180 of them, ~440 MB with bytecode). The proxy only builds
-  signers; `import oci` itself loads `dns`, `object_storage` (through `oci.pagination`) and
+* The `oci` SDK's service packages (~180 of them, ~440 MB with bytecode). The proxy builds
+  signers and a MonitoringClient (`monitoring`, for the OCI Monitoring collector); `import oci`
+  itself loads `dns`, `object_storage` (through `oci.pagination`) and
   `work_requests` (through `oci.waiter`), so those stay with the core folders in OCI_KEEP. Every
   top-level module file of the SDK stays. The list was found by recording the modules a proxy
   loads in every auth mode (docs/image.md); `tests/test_dockerfile.py` checks that every `oci.X`
@@ -38,6 +39,7 @@ OCI_KEEP = frozenset(
         "circuit_breaker",
         "pagination",
         "retry",
+        "monitoring",  # the OCI Monitoring collector (app.monitoring): MonitoringClient
         "dns",
         "object_storage",
         "work_requests",
