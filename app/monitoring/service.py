@@ -44,6 +44,7 @@ class MonitoringService:
                 interval=interval,
                 kinds=CALL_RESULTS[1:-1],
                 clock=clock,
+                logger=logging.getLogger("app.monitoring"),
                 **poller_options,
             )
 

@@ -6,6 +6,7 @@ The stand-in's clock is the collector's clock (a fixed, steppable wall time), so
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import oci
@@ -271,3 +272,28 @@ def test_scope_places_and_decision():
     assert not decide("auto", has_signer=True, watched=0, compartments=1)[0]
     assert not decide("auto", has_signer=False, watched=1, compartments=1)[0]
     assert not decide("false", has_signer=True, watched=1, compartments=1)[0]
+
+
+def test_missing_policy_is_one_log_line_and_a_failing_health(api, signer, clock, caplog):
+    deployment = api.add(compartment_id=COMPARTMENT)
+    api.deny_compartment(COMPARTMENT)
+    scope = build_scope([Watched("a", deployment.ocid)], (COMPARTMENT,), single_endpoint=True)
+    collector = make_collector(api, signer, clock, [Watched("a", deployment.ocid)])
+    service = MonitoringService(collector, lambda: scope, clock=clock)
+    assert service.poller is not None
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            assert not asyncio.run(service.poller.poll_once())
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == [
+        "oci-monitoring: failing (not_authorized: HTTP 404 NotAuthorizedOrNotFound); no result "
+        "yet, retrying with backoff; reading OCI Monitoring needs an IAM policy such as 'allow "
+        "dynamic-group <group> to read metrics in compartment <compartment> where "
+        "target.metrics.namespace='oci_datascience_modeldeploy''"
+    ]
+    body = service.render().decode()
+    assert "aqua_oci_monitoring_failing 1.0" in body
+    assert (
+        'aqua_oci_monitoring_api_calls_total{operation="list_metrics",result="not_authorized"} 3.0'
+        in body
+    )
