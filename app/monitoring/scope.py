@@ -55,11 +55,13 @@ def watched_from_labels(targets: Iterable[tuple[str, Mapping[str, str]]]) -> lis
     return found
 
 
-def watched_from_fleet(fleet: Any) -> list[Watched]:
-    """Scraped entries of a discovery `Fleet` (they know their compartment and region)."""
+def watched_from_fleet(fleet: Any, explicit_names: Iterable[str] = ()) -> list[Watched]:
+    """Entries of a discovery `Fleet` that are scraped, by discovery or as an explicit target
+    (`explicit_names`); they know their compartment and region."""
+    explicit = set(explicit_names)
     found = []
     for entry in getattr(fleet, "entries", ()):
-        if not entry.scraped and "configured explicitly" not in entry.reason:
+        if not (entry.scraped or entry.name in explicit):
             continue
         d = entry.deployment
         found.append(

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from app.discovery.poller import Poller
 from app.monitoring.api import CALL_RESULTS
 from app.monitoring.collector import STALE_SECONDS, MonitoringCollector, Snapshot
 from app.monitoring.exposition import Health, render
-from app.monitoring.scope import Scope, Watched, build_scope
+from app.monitoring.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +71,6 @@ class MonitoringService:
     async def stop(self) -> None:
         if self.poller is not None:
             await self.poller.stop()
-
-
-def static_scope(
-    watched: Iterable[Watched],
-    compartments: tuple[str, ...],
-    *,
-    single_endpoint: bool,
-    default_region: str | None,
-) -> Callable[[], Scope]:
-    """A scope provider for a fixed target set (explicit targets)."""
-    scope = build_scope(
-        watched, compartments, single_endpoint=single_endpoint, default_region=default_region
-    )
-    return lambda: scope
 
 
 def decide(mode: str, *, has_signer: bool, watched: int, compartments: int) -> tuple[bool, str]:
