@@ -160,6 +160,7 @@ class MonitoringCollector:
                     place.compartment_id,
                 )
                 continue
+            # With the endpoint override the region only fills the SDK's config.
             calls = self._calls(region or "us-ashburn-1")
             try:
                 catalogue = self._catalogue(place, calls)

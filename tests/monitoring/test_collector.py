@@ -203,16 +203,24 @@ def test_missing_policy_fails_the_round_with_the_iam_hint(api, signer, clock, ca
     assert collector.counts[("list_metrics", "not_authorized")] == 2  # not retried
 
 
-def test_late_minutes_are_not_exposed_before_they_are_final(api, signer, clock):
+def test_a_settle_time_shorter_than_revisions_would_expose_partial_minutes(api, signer, clock):
+    # Why the default settle time is longer than OCI's revision delay: shorter, the newest minute
+    # exposed is still the partial value first published.
     deployment = api.add(compartment_id=COMPARTMENT)
-    collector = make_collector(
-        api, signer, clock, [Watched("a", deployment.ocid)], settle=api.arrival_seconds + 1
-    )
-    # With too short a settle time the collector would expose a partial value; the default
-    # settle time is longer than the stand-in's revision delay.
-    assert (
-        collector.settle < api.final_after_seconds < make_collector(api, signer, clock, []).settle
-    )
+    watched = [Watched("a", deployment.ocid)]
+    short = make_collector(api, signer, clock, watched, settle=api.arrival_seconds + 1)
+    default = make_collector(api, signer, clock, watched)
+    assert default.settle > api.final_after_seconds
+
+    def gpu(collector):
+        [sample] = [s for s in collector().samples if s.gauge.endswith("_cpu_utilization_ratio")]
+        [stream] = [s for s in api.streams() if s.metric.name == "CpuUtilization"]
+        return sample.value * 100, api.final_value(stream, sample.timestamp)
+
+    value, final = gpu(short)
+    assert value == pytest.approx(final / 2)
+    value, final = gpu(default)
+    assert value == pytest.approx(final)
 
 
 def test_render_without_collector_says_disabled():
