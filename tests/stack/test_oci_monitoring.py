@@ -76,9 +76,10 @@ def test_gauges_are_stored_with_the_join_labels(world):
     latency = stack.query("oci_datascience_modeldeploy_predict_latency_seconds")
     assert all(0.5 < float(s["value"][1]) < 2 for s in latency)
     assert all(c.verified is not None for c in api.calls)
-    # Calls per metric per compartment, not per deployment: three deployments, one call each.
-    names = {c.body.get("query", "").split("[")[0] for c in api.calls if c.body.get("query")}
-    assert "GpuUtilization" in names
+    # One query per metric for the compartment (three deployments there), none per deployment.
+    queries = {c.body["query"] for c in api.calls if c.operation == "summarizeMetricsData"}
+    assert len(queries) == len(api.metrics)
+    assert all(".groupBy(resourceId" in q and "{" not in q for q in queries), queries
 
 
 def test_gauges_join_vllm_series_on_deployment(world):
