@@ -47,7 +47,7 @@ class Credentials(Protocol):
 
     @property
     def sdk_signer(self) -> Any:
-        """The SDK signer in use now, for SDK clients (discovery's listing). A refresh may
+        """The SDK signer in use now, for SDK clients (discovery, OCI Monitoring). A refresh may
         replace it (session tokens), so ask again rather than keep it."""
         ...
 
@@ -80,6 +80,7 @@ class _SdkSigning:
 
     @property
     def sdk_signer(self) -> Any:
+        """The SDK signer in use now, for SDK clients (a refresh may replace it)."""
         return self._signer
 
     def sign(self, request: WireRequest) -> str:

@@ -3,6 +3,7 @@
 GET /targets/{name}/metrics  scrape of that target's URL (signed, unless a demo)
 GET /sd                      Prometheus http_sd: one group per target
 GET /metrics                 the proxy's own metrics (and discovery's inventory)
+GET /oci-monitoring/metrics  the deployments' OCI Monitoring gauges and collector health
 GET /healthz, /readyz        alive; ready (credentials usable, fleet listed once)
 
 The target set is live: the explicit targets, plus the deployments fleet discovery finds
@@ -31,6 +32,8 @@ from app.discovery.fleet import Fleet
 from app.discovery.service import DiscoveryService
 from app.discovery.setup import build_lister, explicit_targets
 from app.forwarding import Forwarder
+from app.monitoring.service import MonitoringService
+from app.monitoring.wiring import monitoring_service
 from app.proxy_metrics import ProxyMetrics, create_proxy_metrics
 from app.settings import Settings
 from app.signing import OciSigningAuth, TokenRefresher
@@ -72,6 +75,7 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     metrics: ProxyMetrics | None = None,
+    monitoring: MonitoringService | None = None,
 ) -> FastAPI:
     """Build the proxy app. `transport` lets unit tests put respx or a fixture at the HTTP edge
     of the real targets (demo targets always use their own simulation)."""
@@ -115,15 +119,22 @@ def create_app(
     )
     if discovery is not None:
         metrics.registry.register(discovery.collector())
+    monitoring = monitoring or monitoring_service(
+        settings,
+        credentials,
+        fleet_provider=(lambda: discovery.fleet) if discovery is not None else None,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(refresher.run()) if refresher is not None else None
         if discovery is not None:
             discovery.start()
+        monitoring.start()
         try:
             yield
         finally:
+            await monitoring.stop()
             if discovery is not None:
                 await discovery.stop()
             if task is not None:
@@ -164,6 +175,10 @@ def create_app(
     async def own_metrics() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/oci-monitoring/metrics")
+    async def oci_monitoring_metrics() -> Response:
+        return Response(monitoring.render(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/healthz")
     async def healthz() -> Response:
         return PlainTextResponse("ok\n")
@@ -190,4 +205,5 @@ def create_app(
     app.state.refresher = refresher
     app.state.discovery = discovery
     app.state.target_view = lambda: view
+    app.state.monitoring = monitoring
     return app

@@ -156,6 +156,16 @@ class GrafanaSettings:
 
 
 @dataclass(frozen=True)
+class OciMonitoringSettings:
+    """OCI_MONITORING*: read the deployments' OCI Monitoring metrics (see app.monitoring)."""
+
+    mode: str = "false"  # auto | true | false
+    interval_seconds: float = 60.0
+    endpoint: str | None = None
+    compartment_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     proxy: ProxySettings
     prometheus: PrometheusSettings
@@ -163,6 +173,7 @@ class Settings:
     data_dir: Path
     scrape_interval: str
     scrape_timeout: str
+    oci_monitoring: OciMonitoringSettings = field(default_factory=OciMonitoringSettings)
 
 
 class _Reader:
@@ -466,6 +477,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         by_port[number] = name
 
     data_dir = Path(read.text("DATA_DIR", default_data_dir(env))).expanduser()
+    oci_monitoring = _oci_monitoring(read, auth.mode is not AuthMode.NONE)
 
     if read.problems:
         raise SettingsError(*read.problems)
@@ -476,4 +488,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         data_dir=data_dir,
         scrape_interval=scrape_interval,
         scrape_timeout=scrape_timeout,
+        oci_monitoring=oci_monitoring,
     )
+
+
+def _oci_monitoring(read: _Reader, signed: bool) -> OciMonitoringSettings:
+    """OCI_MONITORING, _INTERVAL, _ENDPOINT, _COMPARTMENT_ID (default: OCI_COMPARTMENT_ID)."""
+    from app.monitoring.api import endpoint_problem
+
+    mode = read.choice("OCI_MONITORING", "auto", ("auto", "true", "false"))
+    _, interval = read.duration("OCI_MONITORING_INTERVAL", "60s")
+    endpoint = read.optional("OCI_MONITORING_ENDPOINT")
+    if endpoint is not None and (problem := endpoint_problem("OCI_MONITORING_ENDPOINT", endpoint)):
+        read.problems.append(problem)
+    own = read.optional("OCI_MONITORING_COMPARTMENT_ID")
+    setting = "OCI_MONITORING_COMPARTMENT_ID" if own else "OCI_COMPARTMENT_ID"
+    raw = own or read.optional("OCI_COMPARTMENT_ID") or ""
+    compartments = tuple(dict.fromkeys(c.strip() for c in raw.split(",") if c.strip()))
+    for value in compartments:
+        if not value.startswith(("ocid1.compartment.", "ocid1.tenancy.")):
+            read.problems.append(f"{setting}: {value!r} is not a compartment or tenancy OCID")
+    if mode == "true" and not compartments:
+        read.problems.append(
+            "OCI_MONITORING: true needs the deployments' compartment: set "
+            "OCI_MONITORING_COMPARTMENT_ID (or OCI_COMPARTMENT_ID)"
+        )
+    if mode == "true" and not signed:
+        read.problems.append("OCI_MONITORING: true needs signed requests (OCI_AUTH is none)")
+    return OciMonitoringSettings(mode, interval, endpoint, compartments)

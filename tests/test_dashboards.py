@@ -706,6 +706,7 @@ class Synthetic:
                 self.series(
                     "vllm:num_requests_waiting_by_reason", {**vllm, "reason": reason}, count
                 )
+        self.oci_monitoring(name)
         if old:
             # On a deployment that also has the new names, these are stale and must be ignored.
             self.series("vllm:gpu_cache_usage_perc", vllm, 0.99 if new else 0.42)
@@ -739,6 +740,32 @@ class Synthetic:
         alert = {"alertname": "AquaHigh5xxRatio", "alertstate": "firing", "deployment": "legacy",
                  "severity": "critical"}  # fmt: skip
         self.series("ALERTS", alert, 1)
+
+    def oci_monitoring(self, name: str) -> None:
+        """What the proxy's OCI Monitoring collector exposes for a deployment (app.monitoring)."""
+        base = {
+            "job": "oci-monitoring",
+            "instance": "127.0.0.1:8080",
+            "deployment": name,
+            "deployment_ocid": f"ocid1.datasciencemodeldeployment.oc1.iad.{name}",
+        }
+        gauge = "oci_datascience_modeldeploy_"
+        for instance in ("a", "b"):
+            node = {
+                **base,
+                "instance_id": f"ocid1.datasciencemodeldeploymentinstance.oc1.{instance}",
+            }
+            for metric, value in (("gpu", 0.7), ("gpu_memory", 0.9), ("cpu", 0.3), ("memory", 0.4)):
+                self.series(f"{gauge}{metric}_utilization_ratio", node, value)
+            for direction in ("BytesIn", "BytesOut"):
+                self.series(
+                    f"{gauge}network_bytes_per_second", {**node, "network_type": direction}, 5e5
+                )
+        for code, family, per_second in (("200", "2XX", 3), ("429", "4XX", 0.2)):
+            labels = {**base, "status_code": code, "status_family": family}
+            self.series(f"{gauge}predict_response_per_second", labels, per_second)
+        self.series(f"{gauge}predict_latency_seconds", base, 0.8)
+        self.series(f"{gauge}predict_bandwidth_ratio", base, 0.1)
 
     def openmetrics(self) -> str:
         return "\n".join([*self.lines, "# EOF"]) + "\n"
@@ -964,6 +991,10 @@ LIVE_HEALTH_ABSENT: dict[TargetKey, str] = {
     TargetKey("aqua-health", 22, "A"): "the proxy is unreachable: no failure counters",
     TargetKey("aqua-health", 23, "A"): "the proxy is unreachable: no refresh counters",
     TargetKey("aqua-health", 23, "B"): "the proxy is unreachable: no refresh counters",
+    **{
+        TargetKey("aqua-health", panel, ref): "no oci-monitoring job: the collector's health"
+        for panel, ref in ((61, "A"), (62, "A"), (63, "A"), (64, "A"), (64, "B"), (65, "A"))
+    },
 }
 
 

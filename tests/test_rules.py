@@ -24,6 +24,7 @@ EXPECTED_ALERTS = {
     "AquaGenerationStalled",
     "AquaReplicaCounterFlapping",
     "AquaProxySignatureRefused",
+    "AquaGatewayErrorsOnly",
 }
 
 

@@ -76,7 +76,7 @@ def render_prometheus_config(
             sd = job["http_sd_configs"][0]
             sd["url"] = f"http://{proxy_address}/sd"
             sd["refresh_interval"] = sd_refresh_interval(settings, sd["refresh_interval"])
-        elif name == "aqua-proxy":
+        elif name in ("aqua-proxy", "oci-monitoring"):
             job["static_configs"][0]["targets"] = [proxy_address]
         elif name == "prometheus":
             job["static_configs"][0]["targets"] = [prometheus_address]

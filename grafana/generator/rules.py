@@ -160,7 +160,32 @@ MONITORING_ALERTS = (
     ),
 )
 
-GROUPS = {"aqua-vllm": VLLM_ALERTS, "aqua-monitoring": MONITORING_ALERTS}
+# What only the OCI gateway sees (OCI Monitoring, read by the proxy: app/monitoring).
+GATEWAY_RESPONSES = 'oci_datascience_modeldeploy_predict_response_per_second{job="oci-monitoring"'
+OCI_MONITORING_ALERTS = (
+    Alert(
+        "AquaGatewayErrorsOnly",
+        "(\n"
+        "  sum by (deployment) (avg_over_time("
+        f'{GATEWAY_RESPONSES}, status_family=~"(?i)[45]xx"}}[10m]))\n'
+        f"  / (sum by (deployment) (avg_over_time({GATEWAY_RESPONSES}}}[10m])) > 0)\n"
+        ") > 0.05\n"
+        "unless on (deployment)\n"
+        '(sum by (deployment) (rate(http_requests_total{job="vllm", status=~"[45].."}[10m])) > 0)\n',
+        "10m",
+        "warning",
+        "{{ $labels.deployment }}: the OCI gateway refuses {{ $value | humanizePercentage }} of requests before they reach vLLM",
+        "For 10 minutes more than 5% of the requests the OCI gateway answered for deployment {{ $labels.deployment }} got a 4xx or 5xx status while vLLM itself reported no error: the requests were refused before the model. Look at Gateway responses by status (vLLM deployment dashboard, Infrastructure row): 429 means the deployment's load-balancer bandwidth or the service's rate limit is exhausted (raise the bandwidth), 401/404 means callers lack the IAM policy to predict or use a wrong URL, 5xx means the gateway could not reach a healthy instance.",
+        "OCI Monitoring publishes per-minute values minutes late; the 10 minute averages and the\n"
+        '10 minute `for` ride over that. vLLM groups statuses ("4xx"), OCI names families "4XX".',
+    ),
+)
+
+GROUPS = {
+    "aqua-vllm": VLLM_ALERTS,
+    "aqua-monitoring": MONITORING_ALERTS,
+    "aqua-oci-monitoring": OCI_MONITORING_ALERTS,
+}
 
 
 def _expr_lines(expr: str) -> list[str]:

@@ -3,7 +3,7 @@ and `vllm_engine`."""
 
 from __future__ import annotations
 
-from grafana.generator import vllm_engine, vllm_latency
+from grafana.generator import vllm_engine, vllm_infrastructure, vllm_latency
 from grafana.generator.dashboard import (
     DATASOURCE_VARIABLE,
     DEPLOYMENT_VARIABLE,
@@ -308,6 +308,7 @@ def build() -> Json:
     vllm_engine.shapes(grid)
     vllm_engine.quality(grid)
     vllm_engine.optional_features(grid)
+    vllm_infrastructure.infrastructure(grid)
     return dashboard(
         "aqua-vllm",
         "vLLM deployment",

@@ -4,10 +4,11 @@
     python slim.py final VENV    after the project is installed: drop pip/setuptools, compile
 
 What goes, and why it is safe:
-* The `oci` SDK's service packages (~180 of them, ~440 MB with bytecode). The proxy builds signers
-  and lists model deployments (`data_science`, paged by `oci.pagination`); `import oci` itself
-  loads `dns`, `object_storage` (through `oci.pagination`) and `work_requests` (through
-  `oci.waiter`), so those stay with the core folders in OCI_KEEP. Every
+* The `oci` SDK's service packages (~180 of them, ~440 MB with bytecode). The proxy builds signers,
+  lists model deployments (`data_science`, paged by `oci.pagination`) and reads OCI Monitoring
+  (`monitoring`, for the collector); `import oci` itself loads `dns`, `object_storage` (through
+  `oci.pagination`) and `work_requests` (through `oci.waiter`), so those stay with the core folders
+  in OCI_KEEP. Every
   top-level module file of the SDK stays. The list was found by recording the modules a proxy
   loads in every auth mode (docs/image.md); `tests/test_dockerfile.py` checks that every `oci.X`
   the code imports is kept, and the builder's smoke step (smoke.py) and the built-image tests
@@ -40,6 +41,7 @@ OCI_KEEP = frozenset(
         "pagination",
         "retry",
         "data_science",  # fleet discovery: DataScienceClient.list_model_deployments
+        "monitoring",  # the OCI Monitoring collector (app.monitoring): MonitoringClient
         "dns",
         "object_storage",
         "work_requests",

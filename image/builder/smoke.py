@@ -7,7 +7,11 @@ the proxy app, and checks the request's signature against the public key the sta
 instance principal's metadata service and federation endpoint are small local servers too. It also
 imports every module the stack runs (supervisor, uvicorn, yaml, bcrypt, the health check) and renders
 the runtime files, and runs one paginated fleet discovery listing (the kept `oci.data_science` and
-`oci.pagination`) against a signature-checking Data Science stand-in on loopback. Keys and tokens are generated here and thrown away with the stage.
+`oci.pagination`) against a signature-checking Data Science stand-in on loopback. Keys and tokens
+are generated here and thrown away with the stage.
+
+It also makes a signed SummarizeMetricsData call through the trimmed SDK's MonitoringClient, as the
+OCI Monitoring collector does, against a loopback stand-in that checks the signature and body hash.
 
 Any failure prints `smoke: FAIL <what>: <error>` and exits 1, so the image build stops: a module
 cut by mistake never reaches an image. Runs with no network but loopback.
@@ -28,6 +32,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -537,6 +542,76 @@ def check_stack_modules(work: Path) -> None:
     print(f"smoke: ok stack modules and runtime files ({len(RUNTIME_MODULES)} modules)")
 
 
+def check_oci_monitoring(work: Path) -> None:
+    """A signed SummarizeMetricsData call through the trimmed SDK's MonitoringClient, as the OCI
+    Monitoring collector makes it (app.monitoring.api), parsed into datapoints."""
+    import datetime as dt_module
+
+    import oci
+
+    from app.monitoring.api import MonitoringCalls, Pacer, build_client
+
+    keys = Keys()
+    key = new_key()
+    key_file = work / "monitoring-key.pem"
+    key_file.write_bytes(pem(key))
+    key_print = fingerprint(key)
+    keys.add(f"{TENANCY}/{USER}/{key_print}", key.public_key())
+    verified: list[str] = []
+    minute = "2026-01-01T00:00:00.000Z"
+
+    def handle(request: BaseHTTPRequestHandler) -> tuple[int, bytes, str]:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        body = request.rfile.read(int(headers.get("content-length", "0")))
+        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        assert headers["x-content-sha256"] == digest, "body hash does not match"
+        assert "x-content-sha256" in parse_signature(headers["authorization"])["headers"]
+        verified.append(verify(keys, request.command, request.path, headers))
+        assert request.path.startswith("/20180401/metrics/actions/summarizeMetricsData?"), (
+            request.path
+        )
+        answer = [
+            {
+                "namespace": "oci_datascience_modeldeploy",
+                "compartmentId": "ocid1.compartment.oc1..smoke",
+                "name": "GpuUtilization",
+                "dimensions": {"resourceId": "ocid1.datasciencemodeldeployment.oc1.iad.smoke"},
+                "metadata": {},
+                "resolution": "1m",
+                "aggregatedDatapoints": [{"timestamp": minute, "value": 42.5}],
+            }
+        ]
+        return 200, json.dumps(answer).encode(), "application/json"
+
+    server = Server(handle)
+    try:
+        signer = oci.signer.Signer(TENANCY, USER, key_print, str(key_file))
+        calls = MonitoringCalls(
+            lambda: build_client(signer, "us-ashburn-1", server.url),
+            host="127.0.0.1",
+            pacer=Pacer(),
+            counts=Counter(),
+            counts_lock=threading.Lock(),
+            attempts=1,
+        )
+        end = dt_module.datetime.now(dt_module.UTC)
+        [series] = calls.summarize(
+            "ocid1.compartment.oc1..smoke",
+            "GpuUtilization[1m].groupBy(resourceId, instanceId).mean()",
+            end - dt_module.timedelta(minutes=10),
+            end,
+        )
+        assert [p.value for p in series.points] == [42.5], series
+        assert verified, "the Monitoring stand-in saw no verified request"
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"smoke: FAIL oci monitoring: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    finally:
+        server.close()
+    print("smoke: ok OCI Monitoring call (MonitoringClient, signed POST, parsed)")
+
+
 def main() -> int:
     started = time.monotonic()
     # The environment must not steer the checks (a base image could set OCI_* or TARGET).
@@ -548,6 +623,7 @@ def main() -> int:
         passed = check_modes(work)
         check_stack_modules(work)
         check_discovery(work)
+        check_oci_monitoring(work)
     date = email.utils.formatdate(usegmt=True)
     print(
         f"smoke: PASS {len(passed)} auth modes and the stack modules in "

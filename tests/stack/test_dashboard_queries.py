@@ -24,6 +24,7 @@ from testkit.stack import Stack
 from tests.support.dashboards import (
     ALL,
     NEW_VLLM_ONLY_TARGETS,
+    OCI_MONITORING_TARGETS,
     OPTIONAL_FEATURE_TARGETS,
     TargetKey,
     check_targets,
@@ -137,7 +138,12 @@ def demo_stack():
     stack = Stack.create(**FAST).start()
     for name in DEMO_NAMES:
         stack.wait_for(enough_data(name), timeout=120)
-    stack.allowed_absent = {**OPTIONAL_FEATURE_TARGETS, **QUIET_STACK_TARGETS, **DEMO_STAND_TARGETS}
+    stack.allowed_absent = {
+        **OPTIONAL_FEATURE_TARGETS,
+        **QUIET_STACK_TARGETS,
+        **DEMO_STAND_TARGETS,
+        **OCI_MONITORING_TARGETS,
+    }
     stack.may_be_empty = DEMO_MAY_BE_EMPTY
     yield stack
     stack.cleanup()
@@ -167,6 +173,7 @@ def legacy_stack(tmp_path_factory):
             **NEW_VLLM_ONLY_TARGETS,
             **QUIET_STACK_TARGETS,
             **LEGACY_STAND_TARGETS,
+            **OCI_MONITORING_TARGETS,
         }
         stack.may_be_empty = LOAD_DEPENDENT_TARGETS
         yield stack
@@ -214,6 +221,7 @@ def test_allowances_name_visible_targets():
         DEMO_STAND_TARGETS,
         DEMO_MAY_BE_EMPTY,
         LEGACY_STAND_TARGETS,
+        OCI_MONITORING_TARGETS,
     )
     for allowance in allowances:
         assert set(allowance) <= visible, set(allowance) - visible

@@ -53,6 +53,8 @@ def test_rendered_config_is_valid_and_follows_the_settings(promtool_path, tmp_pa
     assert jobs["vllm"]["http_sd_configs"][0]["url"] == "http://127.0.0.1:18080/sd"
     assert jobs["vllm"]["fallback_scrape_protocol"] == "PrometheusText0.0.4"
     assert jobs["aqua-proxy"]["static_configs"][0]["targets"] == ["127.0.0.1:18080"]
+    assert jobs["oci-monitoring"]["static_configs"][0]["targets"] == ["127.0.0.1:18080"]
+    assert jobs["oci-monitoring"]["metrics_path"] == "/oci-monitoring/metrics"
     assert jobs["prometheus"]["static_configs"][0]["targets"] == ["127.0.0.1:19090"]
     assert jobs["grafana"]["static_configs"][0]["targets"] == ["127.0.0.1:13000"]
     assert jobs["grafana"]["basic_auth"]["password_file"] == str(layout.grafana_metrics_password)

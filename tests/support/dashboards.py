@@ -89,6 +89,18 @@ OPTIONAL_FEATURE_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 81, "A"): "vllm:lora_requests_info exists only with --enable-lora",
     TargetKey("aqua-health", 42, "A"): "one row per firing alert: empty is the good case",
 }
+# Empty wherever OCI Monitoring is off (no compartment configured): the "Infrastructure (OCI
+# Monitoring)" row and the collector's freshness panels. tests/stack/test_oci_monitoring.py runs
+# every one of them with data against the Monitoring stand-in.
+OCI_MONITORING_TARGETS: dict[TargetKey, str] = {
+    **{
+        TargetKey("aqua-vllm", panel, "A"): "OCI Monitoring is off in this stand"
+        for panel in range(91, 99)
+    },
+    TargetKey("aqua-health", 62, "A"): "OCI Monitoring is off: no round ever succeeds",
+    TargetKey("aqua-health", 63, "A"): "OCI Monitoring is off: no datapoint is exposed",
+    TargetKey("aqua-health", 65, "A"): "OCI Monitoring is off: no API call is made",
+}
 # Targets with no data on vLLM releases older than the family they read (no older name exists).
 NEW_VLLM_ONLY_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 23, ref): "vllm:request_time_per_output_token_seconds is V1-only"
