@@ -45,6 +45,12 @@ class Credentials(Protocol):
         """Identifies the credential in use; changes when a refresh brings a new token."""
         ...
 
+    @property
+    def sdk_signer(self) -> Any:
+        """The SDK signer in use now, for SDK clients (discovery's listing). A refresh may
+        replace it (session tokens), so ask again rather than keep it."""
+        ...
+
     def sign(self, request: WireRequest) -> str:
         """Return the Authorization header value for `request` (CPU only, never blocks on I/O)."""
         ...
@@ -71,6 +77,10 @@ class _SdkSigning:
     @property
     def key_id(self) -> str:
         return str(getattr(self._signer, "api_key", ""))
+
+    @property
+    def sdk_signer(self) -> Any:
+        return self._signer
 
     def sign(self, request: WireRequest) -> str:
         signed = self._signer.do_request_sign(request, enforce_content_headers=False)

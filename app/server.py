@@ -4,6 +4,7 @@ GET /targets/{name}/metrics  scrape of that target's configured URL (signed, unl
 GET /sd                      Prometheus http_sd: one group per target
 GET /metrics                 the proxy's own metrics
 GET /healthz, /readyz        alive; ready (credentials usable)
+POST /alerts/oci-notifications  Alertmanager's webhook for the OCI topic, loopback only (app.alerts)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
+from app.alerts.route import register_alert_routes
 from app.credentials import Credentials
 from app.forwarding import Forwarder
 from app.proxy_metrics import ProxyMetrics, create_proxy_metrics
@@ -130,6 +132,7 @@ def create_app(
             )
         return PlainTextResponse("ready\n")
 
+    register_alert_routes(app, settings, credentials, metrics)
     app.state.metrics = metrics
     app.state.refresher = refresher
     return app

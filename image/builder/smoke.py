@@ -48,6 +48,11 @@ RUNTIME_MODULES = (
     "app.stack.fatal_listener",
     "app.stack.components",
     "app.stack.runtime",
+    # Alert notifications to OCI Notifications (slim.py keeps oci/ons for them).
+    "app.alerts.route",
+    "app.alerts.test_alert",
+    "oci.ons",
+    "oci.ons.models",
     "supervisor.supervisord",
     "supervisor.supervisorctl",
     "supervisor.rpcinterface",
@@ -429,6 +434,7 @@ def check_stack_modules(work: Path) -> None:
     prepare_directories(layout)
     write_runtime_files(settings, layout, grafana_enabled=True)
     assert layout.prometheus_web_config.is_file() and layout.prometheus_config.is_file()
+    assert layout.alertmanager_config.is_file()
     print(f"smoke: ok stack modules and runtime files ({len(RUNTIME_MODULES)} modules)")
 
 

@@ -1,8 +1,8 @@
 """The real image: the Dockerfile built with buildah, then run the way a container runtime runs it.
 
 `image/build.sh` builds the Dockerfile without a daemon (vfs storage, chroot isolation) against
-local stand-ins for its three sources (image/stand-ins.sh): a debootstrap'd Debian with Debian's
-python3, Debian sid's Prometheus 3 binaries at the official image's paths, and a Grafana
+local stand-ins for its four sources (image/stand-ins.sh): a debootstrap'd Debian with Debian's
+python3, Debian sid's Prometheus 3 and Alertmanager binaries at the official images' paths, and a Grafana
 *placeholder*. Every run below is `buildah run` of a working container of that image, with the
 image's own user, environment, working directory, /data volume and ENTRYPOINT + CMD (read from the
 built image), started the way runc starts it (RUNC_INIT below). Chroot isolation shares the host's
