@@ -8,9 +8,11 @@ rules Prometheus loads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +29,8 @@ from testkit.binaries import find_alertmanager
 from testkit.oci_credentials import fake_ocid
 from testkit.ports import free_port
 from testkit.waiting import wait_until
+from tests.support.alert_webhook import AlertWebhook
+from tests.support.smtp_recorder import SmtpRecorder
 
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
 HOOK = "https://alerts.example.com/hook/s3cr3t-path"
@@ -172,12 +176,11 @@ def test_inhibition_rule_names_alerts_that_prometheus_evaluates():
 # --- a real Alertmanager --------------------------------------------------------------------
 
 
-@pytest.fixture
-def alertmanager(tmp_path, api_key):
-    """Debian's Alertmanager with the generated configuration (no receiver), on a free port."""
-    settings = settings_for(tmp_path, api_key)
+@contextlib.contextmanager
+def running_alertmanager(tmp_path: Path, config_text: str) -> Iterator[str]:
+    """Debian's Alertmanager with this configuration on a free loopback port; yields its URL."""
     config = tmp_path / "alertmanager.yml"
-    config.write_text(render_alertmanager_text(settings))
+    config.write_text(config_text)
     port = free_port()
     process = subprocess.Popen(
         [
@@ -201,10 +204,21 @@ def alertmanager(tmp_path, api_key):
                 raise AssertionError(process.stderr.read().decode()) from None
             return False
 
-    wait_until(ready, 20, 0.1, "alertmanager not ready")
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        wait_until(ready, 20, 0.1, "alertmanager not ready")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture
+def alertmanager(tmp_path, api_key):
+    """The generated configuration with no receiver."""
+    with running_alertmanager(
+        tmp_path, render_alertmanager_text(settings_for(tmp_path, api_key))
+    ) as url:
+        yield url
 
 
 def post_alerts(url: str, alerts: list[dict]) -> None:
@@ -256,3 +270,42 @@ def test_a_down_deployment_inhibits_its_other_alerts_only(alertmanager):
     assert found[("AquaKVCacheNearFull", "beta")]["inhibitedBy"] == []
     assert found[(DOWN_ALERT, "alpha")]["inhibitedBy"] == []
     assert found[(CAUSE_ALERTS[0], "alpha")]["inhibitedBy"] == [], "causes stay visible"
+
+
+def test_slack_webhook_and_email_receivers_deliver_from_a_real_alertmanager(tmp_path, api_key):
+    """The generated Slack, webhook and e-mail receivers, to loopback stand-ins of each."""
+    with AlertWebhook() as hooks, SmtpRecorder() as smtp:
+        slack_url = f"{hooks.base_url}/services/T000/B000/XXXXsecretXXXX"
+        settings = settings_for(
+            tmp_path,
+            api_key,
+            ALERT_SLACK_WEBHOOK_URL=slack_url,
+            ALERT_WEBHOOK_URL=hooks.url,
+            ALERT_WEBHOOK_BEARER_TOKEN=TOKEN,
+            ALERT_EMAIL_TO="ops@example.com, oncall@example.com",
+            SMTP_SMARTHOST=smtp.smarthost,
+            SMTP_FROM="aqua@example.com",
+            SMTP_REQUIRE_TLS="false",
+            ALERT_GROUP_WAIT="1s",
+        )
+        with running_alertmanager(tmp_path, render_alertmanager_text(settings)) as url:
+            post_alerts(url, [alert(DOWN_ALERT, "alpha")])
+
+            def delivered() -> bool:
+                paths = {d.path for d in hooks.deliveries}
+                return (
+                    AlertWebhook.SECRET_PATH in paths
+                    and "/services/T000/B000/XXXXsecretXXXX" in paths
+                    and bool(smtp.mails)
+                )
+
+            wait_until(delivered, 30, 0.2, lambda: f"{hooks.deliveries} {smtp.mails}")
+        [webhook] = [d for d in hooks.deliveries if d.path == AlertWebhook.SECRET_PATH]
+        assert webhook.headers["authorization"] == f"Bearer {TOKEN}"
+        assert webhook.concerns(DOWN_ALERT, "alpha") and webhook.status == "firing"
+        [slack] = [d for d in hooks.deliveries if d.path.startswith("/services/")]
+        assert DOWN_ALERT in json.dumps(slack.payload)
+        [mail] = smtp.mails
+        assert mail.sender == "aqua@example.com"
+        assert set(mail.recipients) == {"ops@example.com", "oncall@example.com"}
+        assert DOWN_ALERT in mail.message["Subject"]

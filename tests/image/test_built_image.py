@@ -419,7 +419,8 @@ def give_to(path: Path, uid: int, gid: int) -> None:
 
 
 def ports() -> dict[str, str]:
-    return {name: str(free_port()) for name in ("PROXY_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT")}
+    names = ("PROXY_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT", "ALERTMANAGER_PORT")
+    return {name: str(free_port()) for name in names}
 
 
 # --- the image as built --------------------------------------------------------------------------
@@ -511,6 +512,7 @@ def test_stack_processes_run_as_the_image_user(image: BuiltImage, stack: StackRu
         "supervisord": "supervisor.supervisord",
         "proxy": "-m app proxy",
         "prometheus": "/usr/local/bin/prometheus",
+        "alertmanager": "/usr/local/bin/alertmanager",
         "fatal listener": "run fatal-listener",
     }
     for label, needle in expected.items():
@@ -558,6 +560,7 @@ def test_stack_healthcheck_command_passes_inside_the_container(image: BuiltImage
     result = stack.running.container.run(test[1:], stack.env, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "proxy: ok" in result.stdout and "prometheus: ok" in result.stdout
+    assert "alertmanager: ok" in result.stdout
 
 
 def test_stack_sigterm_to_tini_ends_it_with_exit_0_and_no_orphans(stack: StackRun):

@@ -42,9 +42,12 @@ class AlertWebhook(BackgroundHTTPServer):
         self._deliveries: list[Delivery] = []
         super().__init__(_Handler)
 
+    # Like Slack's or a chat tool's, the path is the credential: it must never be shown.
+    SECRET_PATH = "/hooks/alerts-s3cr3t-path-0042"
+
     @property
     def url(self) -> str:
-        return f"{self.base_url}/hooks/alerts"
+        return f"{self.base_url}{self.SECRET_PATH}"
 
     @property
     def deliveries(self) -> list[Delivery]:
