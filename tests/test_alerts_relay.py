@@ -12,7 +12,12 @@ from app.alerts.message import MAX_BODY_BYTES, MAX_TITLE_CHARS, build_message
 from app.credentials import build_credentials
 from app.server import create_app
 from app.settings import load_settings
-from testkit.oci_credentials import fake_ocid
+from testkit.oci_credentials import (
+    TokenIssuer,
+    fake_ocid,
+    make_resource_principal_v22,
+    make_security_token_profile,
+)
 from tests.support.notifications_api import NotificationsApi
 
 TOPIC = fake_ocid("onstopic", "iad")
@@ -181,3 +186,36 @@ def test_long_messages_fit_the_service_limits():
     assert len(message.title) == MAX_TITLE_CHARS
     assert len(message.body.encode()) <= MAX_BODY_BYTES
     assert message.body.endswith("[truncated]")
+
+
+# --- every token-based auth mode publishes too (the SDK skips its config checks for them) ------
+
+
+@pytest.fixture
+def issuer(registry):
+    token_issuer = TokenIssuer()
+    token_issuer.register_with(registry)
+    return token_issuer
+
+
+def test_a_session_token_profile_publishes(api_key, topic_api, issuer, tmp_path):
+    creds = make_security_token_profile(tmp_path, issuer)
+    env = settings_env(api_key, topic_api, OCI_CONFIG_FILE=str(creds.config_path))
+    env.update(OCI_AUTH="security_token", OCI_CONFIG_PROFILE=creds.profile)
+    answer, _, _ = post(env, notification())
+    assert answer.status_code == 200, answer.text
+    [message] = topic_api.messages
+    assert message.verified.key_id.startswith("ST$")
+
+
+def test_a_resource_principal_publishes(api_key, topic_api, issuer, tmp_path, monkeypatch):
+    creds = make_resource_principal_v22(tmp_path, issuer, mode="file")
+    for name, value in creds.env.items():
+        monkeypatch.setenv(name, value)  # the SDK's signer reads them from the process
+    env = settings_env(api_key, topic_api, **creds.env)
+    env.update(OCI_AUTH="resource_principal")
+    env.pop("OCI_CONFIG_FILE")
+    answer, _, _ = post(env, notification())
+    assert answer.status_code == 200, answer.text
+    [message] = topic_api.messages
+    assert message.verified.key_id == f"ST${creds.token}"
