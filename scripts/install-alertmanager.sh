@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs Alertmanager and amtool into a private cache folder, without touching the system.
+# Installs Alertmanager and amtool into a private cache folder (and, as root, the templates of
+# Debian's build where that build looks for them; see below).
 #
 # Debian bookworm (this machine's release) ships Alertmanager 0.25 as `prometheus-alertmanager`:
 # we fetch that .deb with the machine's own apt sources (nothing is added to them) and unpack it
@@ -9,8 +10,9 @@
 # Debian's build does not embed its notification templates: it reads them from the fixed folder
 # /usr/share/prometheus/alertmanager (default.tmpl, email.tmpl) and exits at start without them.
 # When that folder is missing, this script copies the package's own files there (as the package's
-# install would; no service, no maintainer script), which needs root. The official image's binary
-# embeds them, so the image needs nothing of this.
+# install would; no service, no maintainer script), which needs root; without root it warns, and
+# `aqua-metrics start` says what is missing. The official image's binary embeds the templates, so
+# the image needs nothing of this.
 #
 # Usage: scripts/install-alertmanager.sh [CACHE_DIR]   (default: .cache/alertmanager under the repo)
 # Prints the folder holding `prometheus-alertmanager` and `amtool` on its last line.
@@ -30,9 +32,10 @@ templates_dir=/usr/share/prometheus/alertmanager
 install_templates() {
   [[ -r "$templates_dir/default.tmpl" ]] && return 0
   if [[ ! -w /usr/share ]]; then
-    echo "install-alertmanager: Debian's Alertmanager needs $templates_dir (its templates);" \
-      "run this script as root once, or install the prometheus-alertmanager package" >&2
-    return 1
+    # Not fatal: the binaries are in place, and `aqua-metrics start` names the missing folder.
+    echo "install-alertmanager: warning: Debian's Alertmanager needs $templates_dir (its" \
+      "templates); run this script as root once, or install the prometheus-alertmanager package" >&2
+    return 0
   fi
   mkdir -p "$templates_dir"
   cp -a "$cache_dir/root$templates_dir/." "$templates_dir/"

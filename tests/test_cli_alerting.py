@@ -95,3 +95,19 @@ def test_check_with_a_topic_names_it(tmp_path, api_key):
     )
     assert result.returncode == 0, result.stderr
     assert f"OCI Notifications topic {topic}" in result.stdout
+
+
+def test_an_alertmanager_port_in_use_is_reported_before_anything_starts():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = base_environment({"DATA_DIR": str(short_tmp_dir()), "ALERTMANAGER_PORT": str(port)})
+        result = run_start(env, timeout=30)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"aqua-metrics: ALERTMANAGER_PORT: 127.0.0.1:{port} is already in use"
+    )
