@@ -1,7 +1,7 @@
 """Command lines and environments for the programs supervisord runs.
 
-`aqua-metrics run prometheus|grafana` builds them from the validated settings and execs the
-program, so supervisord.conf stays short and every flag is typed, tested Python.
+`aqua-metrics run prometheus|alertmanager|grafana` builds them from the validated settings and
+execs the program, so supervisord.conf stays short and every flag is typed, tested Python.
 """
 
 from __future__ import annotations
