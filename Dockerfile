@@ -1,11 +1,12 @@
-# aqua-metrics: one image with the signing proxy, Prometheus and Grafana under supervisord.
+# aqua-metrics: one image with the signing proxy, Prometheus, Alertmanager and Grafana under
+# supervisord.
 #
 #   docker build -t aqua-metrics:0.1.0 .
 #   docker run -p 3000:3000 -v aqua-data:/data aqua-metrics:0.1.0     # the built-in demo fleet
 #
 # Every source is a build argument with the official image as its default, so a build can point them
 # at a mirror or a local stand-in (e.g. --build-arg PYTHON_IMAGE=registry.example/python:3.11...).
-# Nothing is fetched when the container runs: Python packages, Prometheus, Grafana, the dashboards
+# Nothing is fetched when the container runs: Python packages, Prometheus, Alertmanager, Grafana, the dashboards
 # and the provisioning files are all in the image.
 
 # Python base: Debian bookworm (glibc 2.36) with CPython 3.11 in /usr/local.
@@ -14,6 +15,11 @@ ARG PYTHON_IMAGE=python:3.11.17-slim-bookworm
 # binaries at /bin/prometheus and /bin/promtool, so they run on any Linux base. Only prometheus is
 # copied: nothing in the image runs promtool, and it would add ~100 MB.
 ARG PROMETHEUS_IMAGE=prom/prometheus:v3.5.5
+# Alertmanager: the official image holds statically linked /bin/alertmanager and /bin/amtool, with
+# the notification templates built in. amtool is copied too: `aqua-metrics start` checks the
+# Alertmanager configuration with `amtool check-config` before anything starts, and it manages
+# silences from a shell in the container (`amtool silence add ...`).
+ARG ALERTMANAGER_IMAGE=prom/alertmanager:v0.33.1
 # Grafana 12.x. 13.x still bundles the Prometheus data source; what keeps us on 12 is that 13.x
 # tries to auto-update bundled plugins when it starts (an air-gapped site cannot reach the plugin
 # catalogue) and the 13.2 regressions. Grafana's home is /usr/share/grafana: bin/grafana,
@@ -26,6 +32,8 @@ ARG GRAFANA_IMAGE=grafana/grafana:12.4.8-ubuntu
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${PROMETHEUS_IMAGE} AS prometheus
+
+FROM ${ALERTMANAGER_IMAGE} AS alertmanager
 
 FROM ${GRAFANA_IMAGE} AS grafana
 
@@ -97,6 +105,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=prometheus --chown=0:0 /bin/prometheus /usr/local/bin/prometheus
+COPY --from=alertmanager --chown=0:0 /bin/alertmanager /bin/amtool /usr/local/bin/
 COPY --from=grafana --chown=0:0 /usr/share/grafana /usr/share/grafana
 COPY --from=builder --chown=0:0 /opt/aqua-metrics /opt/aqua-metrics
 
@@ -106,6 +115,8 @@ RUN useradd --no-log-init --uid "${AQUA_UID}" --gid 0 --home-dir /home/aqua --sh
     && install -d -o "${AQUA_UID}" -g 0 -m 0775 /home/aqua \
     && install -d -o "${AQUA_UID}" -g 0 -m 0770 /data \
     && prometheus --version \
+    && alertmanager --version \
+    && amtool --version \
     && /usr/share/grafana/bin/grafana --version
 
 ENV AQUA_METRICS_IN_IMAGE=1 \

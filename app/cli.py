@@ -65,8 +65,27 @@ def describe(settings: Settings) -> list[str]:
         f"grafana: port {settings.grafana.port} (GRAFANA_ENABLED={settings.grafana.enabled})",
         f"scrape: every {settings.scrape_interval}, timeout {settings.scrape_timeout}",
         f"data: {settings.data_dir}",
+        f"alerts: {describe_alerting(settings)}",
     ]
     return lines
+
+
+def describe_alerting(settings: Settings) -> str:
+    """Where alerts go, by receiver kind and public identifiers only (never a URL or password)."""
+    alerting = settings.alerting
+    where = f"Alertmanager 127.0.0.1:{alerting.port}"
+    if alerting.config_file is not None:
+        return f"{where}, configuration from {alerting.config_file}"
+    parts = []
+    if alerting.topic_id:
+        parts.append(f"OCI Notifications topic {alerting.topic_id}")
+    if alerting.slack_webhook_url:
+        parts.append("Slack")
+    if alerting.webhook_url:
+        parts.append("webhook")
+    if alerting.email:
+        parts.append(f"e-mail to {', '.join(alerting.email.to)} via {alerting.email.smarthost}")
+    return f"{where}, to " + "; ".join(parts) if parts else f"{where}, no receiver (not delivered)"
 
 
 def cmd_check(_: argparse.Namespace, settings: Settings) -> int:
@@ -149,6 +168,12 @@ def cmd_health(_: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def cmd_test_alert(_: argparse.Namespace, settings: Settings) -> int:
+    from app.alerts.test_alert import run_test_alert
+
+    return run_test_alert(settings)
+
+
 def cmd_ctl(args: argparse.Namespace, settings: Settings) -> int:
     """supervisorctl for the running stack (e.g. `aqua-metrics ctl status`), socket found for you."""
     from app.stack import files
@@ -169,6 +194,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if args.component == "fatal-listener":
         fatal_listener.run(layout.fatal_marker)
         return 0
+    if args.component == "alertmanager":
+        from app.stack.binaries import find_alertmanager
+
+        alertmanager = find_alertmanager(settings)
+        if alertmanager is None:
+            return fail(["ALERTMANAGER_BIN: no alertmanager executable found"])
+        components.exec_program(components.alertmanager_argv(alertmanager, settings, layout))
     if args.component == "prometheus":
         binary = find_prometheus(settings)
         if binary is None:
@@ -198,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
         "proxy": ("serve the signing proxy", cmd_proxy),
         "start": ("run the whole stack (proxy, Prometheus, Grafana) under supervisord", cmd_start),
         "health": ("check that every component of a running stack answers", cmd_health),
+        "test-alert": (
+            "send a test notification through every configured alert receiver",
+            cmd_test_alert,
+        ),
     }
     for name, (help_text, handler) in commands.items():
         sub.add_parser(name, help=help_text).set_defaults(handler=handler)
@@ -205,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     ctl.add_argument("arguments", nargs=argparse.REMAINDER)
     ctl.set_defaults(handler=cmd_ctl)
     run = sub.add_parser("run", help="internal: a program of the stack, as supervisord starts it")
-    run.add_argument("component", choices=["prometheus", "grafana", "fatal-listener"])
+    run.add_argument(
+        "component", choices=["prometheus", "alertmanager", "grafana", "fatal-listener"]
+    )
     run.set_defaults(handler=cmd_run)
     return parser
 

@@ -24,6 +24,8 @@ class ProxyMetrics:
     signer_refreshes: Counter
     signer_refresh_failures: Counter
     inflight: Gauge
+    notifications_published: Counter
+    notification_failures: Counter
 
 
 def create_proxy_metrics() -> ProxyMetrics:
@@ -69,6 +71,17 @@ def create_proxy_metrics() -> ProxyMetrics:
             "aqua_proxy_inflight_requests",
             "Upstream requests in flight, per deployment.",
             ["deployment"],
+            registry=registry,
+        ),
+        notifications_published=Counter(
+            "aqua_proxy_notifications_published",
+            "Alert notifications published to the OCI Notifications topic.",
+            registry=registry,
+        ),
+        notification_failures=Counter(
+            "aqua_proxy_notification_failures",
+            "Alert notifications the topic did not take (Alertmanager retries them), by kind.",
+            ["kind"],
             registry=registry,
         ),
     )

@@ -5,6 +5,7 @@ GET /sd                      Prometheus http_sd: one group per target
 GET /metrics                 the proxy's own metrics (and discovery's inventory)
 GET /oci-monitoring/metrics  the deployments' OCI Monitoring gauges and collector health
 GET /healthz, /readyz        alive; ready (credentials usable, fleet listed once)
+POST /alerts/oci-notifications  Alertmanager's webhook for the OCI topic, loopback only (app.alerts)
 
 The target set is live: the explicit targets, plus the deployments fleet discovery finds
 (`app.discovery`). Every route reads one immutable `TargetView`, replaced whole when the fleet
@@ -26,6 +27,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app import __version__
+from app.alerts.route import register_alert_routes
 from app.credentials import Credentials
 from app.demo.inventory import demo_inventory_collector
 from app.discovery.fleet import Fleet
@@ -201,6 +203,7 @@ def create_app(
                 )
         return PlainTextResponse("ready\n")
 
+    register_alert_routes(app, settings, credentials, metrics)
     app.state.metrics = metrics
     app.state.refresher = refresher
     app.state.discovery = discovery

@@ -39,7 +39,7 @@ fi
 
 started=$(date +%s)
 mapfile -t stand_in_args < <("$image_dir/stand-ins.sh")
-((${#stand_in_args[@]} == 3)) || die "stand-ins.sh did not print three build arguments"
+((${#stand_in_args[@]} == 4)) || die "stand-ins.sh did not print four build arguments"
 stand_ins_done=$(date +%s)
 
 build_args=()
@@ -54,7 +54,8 @@ if [[ -s "$host_ca" ]]; then
   mounts=(--volume "$host_ca:$host_ca:ro")
 fi
 iidfile="$(mktemp)"
-# buildah 1.28 leaves a working container behind for each FROM-only stage (prometheus, grafana):
+# buildah 1.28 leaves a working container behind for each FROM-only stage (prometheus,
+# alertmanager, grafana):
 # a full vfs copy of that stand-in per build. Remove what this build created.
 containers_before="$(bah containers --quiet --notruncate | sort)"
 log "buildah build ${stand_in_args[*]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds local stand-ins for the Dockerfile's three sources, in buildah's storage, and prints the
-# three --build-arg lines that point the Dockerfile at them. Each stand-in is tagged with a key of
+# Builds local stand-ins for the Dockerfile's four sources, in buildah's storage, and prints the
+# four --build-arg lines that point the Dockerfile at them. Each stand-in is tagged with a key of
 # its inputs, so a second run on the same machine reuses it (debootstrap runs once).
 #
 #   PYTHON_IMAGE      Debian bookworm minbase (debootstrap) + Debian's python3, python3-venv and
@@ -10,6 +10,11 @@
 #                     docs, man pages or locales).
 #   PROMETHEUS_IMAGE  Debian sid's Prometheus 3.x binaries (scripts/install-prometheus.sh) at the
 #                     official image's paths, /bin/prometheus and /bin/promtool.
+#   ALERTMANAGER_IMAGE  Debian sid's Alertmanager and amtool at the official image's paths,
+#                     /bin/alertmanager and /bin/amtool. Sid's, not bookworm's (0.25, what the tests
+#                     run outside the image): bookworm's build reads its notification templates from
+#                     /usr/share/prometheus/alertmanager, which the Dockerfile does not copy (the
+#                     official binary embeds them, and so does sid's).
 #   GRAFANA_IMAGE     an honest placeholder: /usr/share/grafana/bin/grafana answers --version with a
 #                     line saying it is a placeholder, and refuses `server` (exit 78). Grafana is
 #                     not available here; runs of this image must set GRAFANA_ENABLED=false.
@@ -119,6 +124,36 @@ if ! image_exists "$prometheus_ref"; then
   log "made $prometheus_ref"
 fi
 
+# --- Alertmanager ---------------------------------------------------------------------------------
+# Fetched with the private sid apt lists scripts/install-prometheus.sh keeps (the system's sources
+# are never changed), unpacked with dpkg-deb.
+prometheus_apt="${PROMETHEUS_CACHE_DIR:-$repo_root/.cache/prometheus}/apt"
+alertmanager_dir="$cache_root/alertmanager-sid"
+if [[ ! -x "$alertmanager_dir/root/usr/bin/prometheus-alertmanager" ]]; then
+  rm -rf "$alertmanager_dir" && mkdir -p "$alertmanager_dir/debs" "$alertmanager_dir/root"
+  (cd "$alertmanager_dir/debs" && apt-get -o "Dir::Etc::SourceList=$prometheus_apt/sources.list" \
+    -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$prometheus_apt/lists" \
+    -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o Debug::NoLocking=1 \
+    -qq download prometheus-alertmanager >&2) || die "apt-get download of sid's prometheus-alertmanager failed"
+  dpkg-deb -x "$alertmanager_dir"/debs/*.deb "$alertmanager_dir/root"
+fi
+alertmanager_bin="$alertmanager_dir/root/usr/bin"
+alertmanager_key="$(input_key "$alertmanager_bin/prometheus-alertmanager" "$alertmanager_bin/amtool")"
+alertmanager_ref="localhost/aqua-stand-in/alertmanager:$alertmanager_key"
+if ! image_exists "$alertmanager_ref"; then
+  staging="$(mktemp -d)"
+  install -m 0755 "$alertmanager_bin/prometheus-alertmanager" "$staging/alertmanager"
+  install -m 0755 "$alertmanager_bin/amtool" "$staging/amtool"
+  ctr="$(bah from --pull-never scratch)"
+  bah copy --chown 0:0 --chmod 0755 "$ctr" "$staging/alertmanager" "$staging/amtool" /bin/ >/dev/null
+  bah config --user 65534 --entrypoint '["/bin/alertmanager"]' \
+    --label "org.opencontainers.image.description=stand-in for prom/alertmanager: Debian sid's $("$alertmanager_bin/prometheus-alertmanager" --version 2>&1 | head -1)" \
+    "$ctr"
+  bah commit --quiet --rm "$ctr" "$alertmanager_ref" >/dev/null
+  rm -rf "$staging"
+  log "made $alertmanager_ref"
+fi
+
 # --- Grafana (placeholder) ------------------------------------------------------------------------
 grafana_key="$(input_key "$image_dir/grafana-placeholder.sh")"
 grafana_ref="localhost/aqua-stand-in/grafana-placeholder:$grafana_key"
@@ -138,4 +173,5 @@ fi
 
 echo "PYTHON_IMAGE=$python_ref"
 echo "PROMETHEUS_IMAGE=$prometheus_ref"
+echo "ALERTMANAGER_IMAGE=$alertmanager_ref"
 echo "GRAFANA_IMAGE=$grafana_ref"

@@ -12,6 +12,26 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHED_BIN_DIR = REPO_ROOT / ".cache" / "prometheus" / "root" / "usr" / "bin"
+# scripts/install-alertmanager.sh: Debian's Alertmanager (named prometheus-alertmanager) and amtool.
+ALERTMANAGER_CACHED_BIN_DIR = REPO_ROOT / ".cache" / "alertmanager" / "root" / "usr" / "bin"
+
+
+def find_alertmanager() -> Path:
+    """The Alertmanager binary: ALERTMANAGER_BIN, the repo's cache, then PATH (either name)."""
+    configured = os.environ.get("ALERTMANAGER_BIN")
+    if configured:
+        return find_binary("alertmanager", "ALERTMANAGER_BIN")
+    for name in ("prometheus-alertmanager", "alertmanager"):
+        cached = ALERTMANAGER_CACHED_BIN_DIR / name
+        if cached.is_file():
+            return cached
+        on_path = shutil.which(name)
+        if on_path:
+            return Path(on_path)
+    raise RuntimeError(
+        "alertmanager not found: run scripts/install-alertmanager.sh (make deps) "
+        "or set ALERTMANAGER_BIN"
+    )
 
 
 def find_binary(name: str, env_var: str) -> Path:

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testkit.binaries import REPO_ROOT, find_binary
+from testkit.binaries import REPO_ROOT, find_alertmanager, find_binary
 from testkit.ports import PORT_ATTEMPTS, PortConflict, free_port, port_conflict_in
 from testkit.waiting import wait_until
 
 STARTUP_TIMEOUT = 60.0
-PORT_SETTINGS = ("PROXY_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT")
+PORT_SETTINGS = ("PROXY_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT", "ALERTMANAGER_PORT")
 
 __all__ = [
     "STARTUP_TIMEOUT",
@@ -45,8 +45,9 @@ def short_tmp_dir(prefix: str = "aq-") -> Path:
 def base_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """A clean environment: nothing from the developer's shell leaks into the stack."""
     prometheus_dir = str(find_binary("prometheus", "PROMETHEUS_BIN").parent)
+    alertmanager_dir = str(find_alertmanager().parent)
     env = {
-        "PATH": f"{prometheus_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PATH": f"{prometheus_dir}:{alertmanager_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": os.environ.get("HOME", "/root"),
         "PYTHONPATH": str(REPO_ROOT),
         "LANG": "C.UTF-8",
@@ -86,6 +87,10 @@ class Stack:
     @property
     def prometheus_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['PROMETHEUS_PORT']}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['ALERTMANAGER_PORT']}"
 
     @property
     def proxy_url(self) -> str:

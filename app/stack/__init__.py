@@ -1,1 +1,1 @@
-"""The all-in-one stack: runtime files in DATA_DIR, supervisord, Prometheus and Grafana."""
+"""The all-in-one stack: runtime files in DATA_DIR, supervisord, Prometheus, Alertmanager, Grafana."""

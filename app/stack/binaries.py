@@ -1,4 +1,5 @@
-"""Finds the Prometheus and Grafana programs: a setting, then PATH, then the image's locations."""
+"""Finds the Prometheus, Alertmanager and Grafana programs: a setting, then PATH, then the image's
+locations."""
 
 from __future__ import annotations
 
@@ -21,6 +22,30 @@ def find_prometheus(settings: Settings) -> Path | None:
         path = Path(settings.prometheus.binary)
         return path if _executable(path) else None
     found = shutil.which("prometheus")
+    return Path(found) if found else None
+
+
+# The official image and upstream tarballs call it `alertmanager`; Debian `prometheus-alertmanager`.
+ALERTMANAGER_NAMES = ("alertmanager", "prometheus-alertmanager")
+
+
+def find_alertmanager(settings: Settings) -> Path | None:
+    if settings.alerting.binary:
+        path = Path(settings.alerting.binary)
+        return path if _executable(path) else None
+    for name in ALERTMANAGER_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+def find_amtool(alertmanager: Path) -> Path | None:
+    """amtool beside the Alertmanager binary (both ship together), else on PATH."""
+    beside = alertmanager.parent / "amtool"
+    if _executable(beside):
+        return beside
+    found = shutil.which("amtool")
     return Path(found) if found else None
 
 

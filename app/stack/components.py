@@ -1,7 +1,7 @@
 """Command lines and environments for the programs supervisord runs.
 
-`aqua-metrics run prometheus|grafana` builds them from the validated settings and execs the
-program, so supervisord.conf stays short and every flag is typed, tested Python.
+`aqua-metrics run prometheus|alertmanager|grafana` builds them from the validated settings and
+execs the program, so supervisord.conf stays short and every flag is typed, tested Python.
 """
 
 from __future__ import annotations
@@ -38,6 +38,25 @@ def prometheus_argv(binary: Path, settings: Settings, layout: DataLayout) -> lis
     if prometheus.expose:
         argv.append(f"--web.config.file={layout.prometheus_web_config}")
     return argv
+
+
+# How often Alertmanager writes silences and its notification log to DATA_DIR (and on shutdown).
+# Upstream's 15m would let a kill -9 forget a quarter hour: a restart would then re-send
+# notifications already sent and lose fresh silences. The files are small, so write them often.
+ALERTMANAGER_SNAPSHOT_INTERVAL = "15s"
+
+
+def alertmanager_argv(binary: Path, settings: Settings, layout: DataLayout) -> list[str]:
+    return [
+        str(binary),
+        f"--config.file={layout.alertmanager_config}",
+        f"--storage.path={layout.alertmanager_data}",
+        f"--web.listen-address=127.0.0.1:{settings.alerting.port}",
+        # One Alertmanager, no high-availability gossip: nothing listens on 9094.
+        "--cluster.listen-address=",
+        f"--data.maintenance-interval={ALERTMANAGER_SNAPSHOT_INTERVAL}",
+        f"--log.level={'debug' if settings.proxy.log_level == 'debug' else 'info'}",
+    ]
 
 
 # Grafana settings for air-gapped use and a safe default: nothing phones home, no sign-up, no
@@ -89,6 +108,7 @@ def grafana_environment(
             ).strip(),
             # Read by the datasource provisioning file.
             "PROMETHEUS_PORT": str(settings.prometheus.port),
+            "ALERTMANAGER_PORT": str(settings.alerting.port),
             "SCRAPE_INTERVAL": settings.scrape_interval,
             "AQUA_PROMETHEUS_BASIC_AUTH": "true" if settings.prometheus.expose else "false",
             "AQUA_PROMETHEUS_BASIC_AUTH_USER": settings.prometheus.basic_auth_user

@@ -51,6 +51,7 @@ def check_components(settings: Settings, grafana_enabled: bool) -> list[Componen
             prometheus_headers,
         )
     )
+    results.append(_probe("alertmanager", f"http://127.0.0.1:{settings.alerting.port}/-/ready", {}))
     if grafana_enabled:
         results.append(
             _probe("grafana", f"http://127.0.0.1:{settings.grafana.port}/api/health", {})

@@ -1,6 +1,6 @@
 """Where the stack keeps things under DATA_DIR.
 
-prometheus/ and grafana/ hold what the user stored and survive restarts; secrets/ holds generated
+prometheus/, grafana/ and alertmanager/ hold what the user stored and survive restarts; secrets/ holds generated
 passwords (0700/0600) and survives too; runtime/ is rewritten on every start.
 """
 
@@ -26,6 +26,15 @@ class DataLayout:
     @property
     def grafana_data(self) -> Path:
         return self.data_dir / "grafana"
+
+    @property
+    def alertmanager_data(self) -> Path:
+        """Silences and the notification log: kept, so a restart re-sends nothing."""
+        return self.data_dir / "alertmanager"
+
+    @property
+    def alertmanager_config(self) -> Path:
+        return self.runtime / "alertmanager.yml"
 
     @property
     def secrets(self) -> Path:

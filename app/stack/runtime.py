@@ -1,4 +1,4 @@
-"""Renders what the processes need into DATA_DIR: Prometheus' config, its web config, secrets.
+"""Renders what the processes need into DATA_DIR: Prometheus' and Alertmanager's configs, secrets.
 
 The top-level prometheus.yml is the template: we load it, point its addresses at the configured
 ports, set intervals and credentials, and write the result to runtime/. Nothing is templated by
@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from app.alerts.config import render_alertmanager_config
 from app.settings import BasicAuthLogin, Settings, SettingsError, parse_duration
 from app.stack import files
 from app.stack.layout import DataLayout
@@ -40,7 +41,12 @@ def ensure_secret(path: Path) -> tuple[str, bool]:
 
 
 def prepare_directories(layout: DataLayout) -> None:
-    for folder in (layout.prometheus_data, layout.grafana_data, layout.runtime):
+    for folder in (
+        layout.prometheus_data,
+        layout.grafana_data,
+        layout.alertmanager_data,
+        layout.runtime,
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     layout.secrets.mkdir(parents=True, exist_ok=True)
     layout.secrets.chmod(0o700)
@@ -69,6 +75,8 @@ def render_prometheus_config(
     config["global"]["scrape_timeout"] = settings.scrape_timeout
     config["global"]["evaluation_interval"] = settings.scrape_interval
     config["rule_files"] = [str(files.rules_dir() / "*.yml")]
+    alertmanager_address = f"127.0.0.1:{settings.alerting.port}"
+    config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] = [alertmanager_address]
     jobs = []
     for job in config["scrape_configs"]:
         name = job["job_name"]
@@ -85,6 +93,8 @@ def render_prometheus_config(
                     "username": settings.prometheus.basic_auth_user,
                     "password_file": str(layout.prometheus_password),
                 }
+        elif name == "alertmanager":
+            job["static_configs"][0]["targets"] = [alertmanager_address]
         elif name == "grafana":
             if not grafana_enabled:
                 continue
@@ -127,3 +137,14 @@ def write_runtime_files(settings: Settings, layout: DataLayout, *, grafana_enabl
         layout.prometheus_password.unlink(missing_ok=True)
     if grafana_enabled:
         ensure_secret(layout.grafana_metrics_password)
+    write_private(layout.alertmanager_config, render_alertmanager_text(settings))
+
+
+def render_alertmanager_text(settings: Settings) -> str:
+    """The user's ALERTMANAGER_CONFIG_FILE as it is, else the configuration generated from the
+    settings. Written 0600: it holds webhook URLs and passwords."""
+    alerting = settings.alerting
+    if alerting.config_text is not None:
+        return alerting.config_text.value
+    config = render_alertmanager_config(alerting, settings.proxy.advertised_address)
+    return yaml.safe_dump(config, sort_keys=False)

@@ -26,17 +26,26 @@ from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
+from app.alerts.amtool import check_config
 from app.credentials import CredentialsError, credentials_problem
 from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth
 from app.settings import Settings
 from app.stack import files
-from app.stack.binaries import GrafanaInstall, find_grafana, find_prometheus
+from app.stack.binaries import (
+    GrafanaInstall,
+    find_alertmanager,
+    find_amtool,
+    find_grafana,
+    find_prometheus,
+)
 from app.stack.health import check_components
 from app.stack.layout import DataLayout
 from app.stack.runtime import ensure_secret, prepare_directories, write_runtime_files
 
 EXIT_FATAL_PROGRAM = 1
+# Debian's Alertmanager build does not embed its templates; it exits at start without this file.
+DEBIAN_TEMPLATES = Path("/usr/share/prometheus/alertmanager/default.tmpl")
 READY_WAIT_SECONDS = 120
 _PR_SET_PDEATHSIG = 1
 
@@ -51,6 +60,8 @@ class StackPlan:
     layout: DataLayout
     prometheus: Path
     grafana: GrafanaInstall | None
+    alertmanager: Path | None = None
+    amtool: Path | None = None
 
 
 def resolve_grafana(settings: Settings) -> GrafanaInstall | None:
@@ -132,10 +143,12 @@ def plan_stack(settings: Settings) -> StackPlan:
             f"PROMETHEUS_BIN: no prometheus executable at {where}; "
             "install Prometheus 3 (make deps) or set PROMETHEUS_BIN"
         )
+    alertmanager, amtool = _resolve_alertmanager(settings)
     grafana = resolve_grafana(settings)
     _check_writable(settings.data_dir)
     _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port)
     _check_port_free("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
+    _check_port_free("ALERTMANAGER_PORT", "127.0.0.1", settings.alerting.port)
     if grafana is not None:
         _check_port_free("GRAFANA_PORT", "0.0.0.0", settings.grafana.port)
     return StackPlan(
@@ -143,7 +156,56 @@ def plan_stack(settings: Settings) -> StackPlan:
         layout=DataLayout(settings.data_dir.resolve()),
         prometheus=prometheus,
         grafana=grafana,
+        alertmanager=alertmanager,
+        amtool=amtool,
     )
+
+
+def _resolve_alertmanager(settings: Settings) -> tuple[Path, Path]:
+    """Alertmanager and the amtool that checks its configuration; both are required."""
+    alertmanager = find_alertmanager(settings)
+    if alertmanager is None:
+        where = settings.alerting.binary or "PATH"
+        raise StartError(
+            f"ALERTMANAGER_BIN: no alertmanager executable at {where}; "
+            "install Alertmanager (make deps) or set ALERTMANAGER_BIN"
+        )
+    if alertmanager.name == "prometheus-alertmanager" and not DEBIAN_TEMPLATES.is_file():
+        raise StartError(
+            f"ALERTMANAGER_BIN: Debian's {alertmanager} reads its templates from "
+            f"{DEBIAN_TEMPLATES.parent}, which is missing; install the prometheus-alertmanager "
+            "package or run scripts/install-alertmanager.sh as root"
+        )
+    amtool = find_amtool(alertmanager)
+    if amtool is None:
+        raise StartError(
+            f"ALERTMANAGER_BIN: no amtool beside {alertmanager} or on PATH; "
+            "it checks the Alertmanager configuration before the stack starts"
+        )
+    return alertmanager, amtool
+
+
+def _check_alertmanager_config(plan: StackPlan) -> None:
+    """Alertmanager's own check of the written configuration; StartError when it refuses."""
+    if plan.amtool is None:
+        return
+    alerting = plan.settings.alerting
+    problem = check_config(plan.amtool, plan.layout.alertmanager_config, alerting.secrets())
+    if problem is None:
+        return
+    setting = "ALERTMANAGER_CONFIG_FILE" if alerting.config_file is not None else "ALERTMANAGER"
+    raise StartError(f"{setting}: amtool check-config refused the configuration: {problem}")
+
+
+def _announce_receivers(settings: Settings) -> None:
+    """Say once, at start, when alerts reach no one."""
+    alerting = settings.alerting
+    if alerting.config_file is None and not alerting.receivers:
+        print(
+            "aqua-metrics: no alert receiver configured; alerts are visible in Grafana and "
+            "Alertmanager but not delivered anywhere (see README: Alerts)",
+            flush=True,
+        )
 
 
 def prepare(plan: StackPlan) -> None:
@@ -151,6 +213,7 @@ def prepare(plan: StackPlan) -> None:
     layout = plan.layout
     prepare_directories(layout)
     write_runtime_files(plan.settings, layout, grafana_enabled=plan.grafana is not None)
+    _check_alertmanager_config(plan)
     if plan.grafana is not None and plan.settings.grafana.admin_password is None:
         password, created = ensure_secret(layout.grafana_admin_password)
         if created and not (layout.grafana_data / "grafana.db").exists():
@@ -168,6 +231,7 @@ def supervisor_environment(plan: StackPlan, base: Mapping[str, str]) -> dict[str
         {
             "DATA_DIR": str(plan.layout.data_dir),
             "PROMETHEUS_BIN": str(plan.prometheus),
+            "ALERTMANAGER_BIN": str(plan.alertmanager or ""),
             "AQUA_METRICS_BIN": f"{shlex.quote(sys.executable)} -m app",
             "AQUA_RUNTIME_DIR": str(plan.layout.runtime),
             "AQUA_SUPERVISOR_SOCKET": str(plan.layout.supervisor_socket),
@@ -281,4 +345,5 @@ def start(settings: Settings) -> int:
             flush=True,
         )
     prepare(plan)
+    _announce_receivers(settings)
     return run_supervisord(plan, signals)

@@ -45,6 +45,8 @@ OCI_KEEP = frozenset(
         "dns",
         "object_storage",
         "work_requests",
+        # Alert notifications: NotificationDataPlaneClient.publish_message (app/alerts).
+        "ons",
     }
 )
 UNUSED_DISTRIBUTIONS = (

@@ -57,6 +57,11 @@ RUNTIME_MODULES = (
     "app.discovery.service",
     "oci.data_science",
     "oci.pagination",
+    # Alert notifications to OCI Notifications (slim.py keeps oci/ons for them).
+    "app.alerts.route",
+    "app.alerts.test_alert",
+    "oci.ons",
+    "oci.ons.models",
     "supervisor.supervisord",
     "supervisor.supervisorctl",
     "supervisor.rpcinterface",
@@ -539,6 +544,7 @@ def check_stack_modules(work: Path) -> None:
     prepare_directories(layout)
     write_runtime_files(settings, layout, grafana_enabled=True)
     assert layout.prometheus_web_config.is_file() and layout.prometheus_config.is_file()
+    assert layout.alertmanager_config.is_file()
     print(f"smoke: ok stack modules and runtime files ({len(RUNTIME_MODULES)} modules)")
 
 

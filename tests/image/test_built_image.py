@@ -1,8 +1,8 @@
 """The real image: the Dockerfile built with buildah, then run the way a container runtime runs it.
 
 `image/build.sh` builds the Dockerfile without a daemon (vfs storage, chroot isolation) against
-local stand-ins for its three sources (image/stand-ins.sh): a debootstrap'd Debian with Debian's
-python3, Debian sid's Prometheus 3 binaries at the official image's paths, and a Grafana
+local stand-ins for its four sources (image/stand-ins.sh): a debootstrap'd Debian with Debian's
+python3, Debian sid's Prometheus 3 and Alertmanager binaries at the official images' paths, and a Grafana
 *placeholder*. Every run below is `buildah run` of a working container of that image, with the
 image's own user, environment, working directory, /data volume and ENTRYPOINT + CMD (read from the
 built image), started the way runc starts it (RUNC_INIT below). Chroot isolation shares the host's
@@ -419,7 +419,8 @@ def give_to(path: Path, uid: int, gid: int) -> None:
 
 
 def ports() -> dict[str, str]:
-    return {name: str(free_port()) for name in ("PROXY_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT")}
+    names = ("PROXY_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT", "ALERTMANAGER_PORT")
+    return {name: str(free_port()) for name in names}
 
 
 # --- the image as built --------------------------------------------------------------------------
@@ -511,6 +512,7 @@ def test_stack_processes_run_as_the_image_user(image: BuiltImage, stack: StackRu
         "supervisord": "supervisor.supervisord",
         "proxy": "-m app proxy",
         "prometheus": "/usr/local/bin/prometheus",
+        "alertmanager": "/usr/local/bin/alertmanager",
         "fatal listener": "run fatal-listener",
     }
     for label, needle in expected.items():
@@ -558,6 +560,7 @@ def test_stack_healthcheck_command_passes_inside_the_container(image: BuiltImage
     result = stack.running.container.run(test[1:], stack.env, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "proxy: ok" in result.stdout and "prometheus: ok" in result.stdout
+    assert "alertmanager: ok" in result.stdout
 
 
 def test_stack_sigterm_to_tini_ends_it_with_exit_0_and_no_orphans(stack: StackRun):

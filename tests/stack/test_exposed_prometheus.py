@@ -41,7 +41,7 @@ def test_exposed_prometheus_requires_basic_auth_and_the_stack_still_works():
         assert health.stdout.splitlines() == [
             line
             for line in health.stdout.splitlines()
-            if line.split(":")[0] in {"proxy", "prometheus"}
+            if line.split(":")[0] in {"proxy", "prometheus", "alertmanager"}
         ]
         assert "expose-test-pw" not in stack.logs() + health.stdout + health.stderr
     finally:

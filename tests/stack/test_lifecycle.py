@@ -250,3 +250,12 @@ def test_unusable_key_stops_start_in_one_line(tmp_path):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("aqua-metrics: OCI_CONFIG_PROFILE ([DEFAULT] in ")
     assert lines[0].endswith("is not a usable private key, or its pass_phrase is wrong")
+
+
+def test_without_receivers_alertmanager_runs_and_start_says_once_alerts_go_nowhere(demo_stack):
+    import urllib.request
+
+    with urllib.request.urlopen(f"{demo_stack.alertmanager_url}/-/ready", timeout=5) as ready:
+        assert ready.status == 200
+    note = "no alert receiver configured; alerts are visible in Grafana and Alertmanager"
+    assert demo_stack.logs().count(note) == 1
