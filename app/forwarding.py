@@ -6,6 +6,11 @@ never from the inbound request. Only the headers a scrape needs go upstream (Acc
 Accept-Encoding), and only Content-Type and Content-Encoding come back, describing the exact bytes
 relayed. Every failure is mapped here, in one place, to a status, a counted kind and a one-line
 body with a hint.
+
+A deployment may run several replicas behind its one endpoint, each answering with its own
+counters. Every scrape therefore goes through `app.replicas.gather`: a single replica costs one
+fetch and is relayed byte for byte; several are fetched until each has answered (within the
+deadline and a cap) and served as one exposition, each replica's series labelled `replica`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ import httpx
 
 from app.proxy_metrics import ProxyMetrics
 from app.refusal import REFUSAL_BODY_PREFIX_BYTES, is_refused
+from app.replicas.gather import (
+    MAX_FETCH_CAP,
+    FetchedPage,
+    FetchFailed,
+    Gathered,
+    gather,
+    suggested_fetch_cap,
+)
+from app.replicas.tracker import ReplicaTracker
 from app.targets import Target
 
 log = logging.getLogger("aqua_metrics.forwarding")
@@ -108,14 +122,28 @@ class Forwarder:
         max_response_bytes: int,
         max_inflight_per_target: int,
         targets: tuple[Target, ...],
+        scrape_interval_seconds: float = 15.0,
+        replica_fetch_cap: int = MAX_FETCH_CAP,
     ) -> None:
         self._clients = clients
         self._metrics = metrics
         self._timeout = upstream_timeout_seconds
         self._max_bytes = max_response_bytes
         self._max_inflight = max_inflight_per_target
+        self._fetch_cap = max(1, replica_fetch_cap)
         self._slots = {
             target.name: asyncio.Semaphore(max_inflight_per_target) for target in targets
+        }
+        # One gather per target at a time: overlapping ones would fetch the replicas twice.
+        self._gathering = {target.name: asyncio.Lock() for target in targets}
+        # A replica unseen for two intervals is dropped (its series go stale); the replica count
+        # is learned over four.
+        self._trackers = {
+            target.name: ReplicaTracker(
+                max_age_seconds=2 * scrape_interval_seconds,
+                learn_window_seconds=4 * scrape_interval_seconds,
+            )
+            for target in targets
         }
         self.states = TargetStates()
 
@@ -167,13 +195,73 @@ class Forwarder:
         async with slots:
             gauge = self._metrics.inflight.labels(target.name)
             gauge.inc()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            gathering = self._gathering[target.name]
             try:
                 async with asyncio.timeout(deadline):
-                    return await self._fetch(target, accept, accept_encoding, deadline)
+                    await gathering.acquire()
+            except TimeoutError:
+                gauge.dec()
+                return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
+            try:
+                remaining = deadline - (loop.time() - started)
+                return await self._gather(target, accept, accept_encoding, deadline, remaining)
+            except FetchFailed as failed:
+                if not isinstance(failed.outcome, ScrapeOutcome):
+                    raise
+                return failed.outcome
             except TimeoutError:
                 return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
             finally:
+                gathering.release()
                 gauge.dec()
+
+    async def _gather(
+        self,
+        target: Target,
+        accept: str | None,
+        accept_encoding: str | None,
+        deadline: float,
+        remaining: float,
+    ) -> ScrapeOutcome:
+        """Every replica's page within `remaining` seconds, as one answer (see app.replicas)."""
+
+        async def fetch() -> FetchedPage:
+            outcome = await self._fetch(target, accept, accept_encoding, deadline)
+            if outcome.failure is not None:
+                raise FetchFailed(outcome)
+            return FetchedPage(
+                outcome.body,
+                outcome.headers.get("content-type", ""),
+                outcome.headers.get("content-encoding"),
+            )
+
+        tracker = self._trackers[target.name]
+        expected = tracker.expected(target.instance_count, time.monotonic())
+        result = await gather(
+            fetch,
+            tracker,
+            deadline_seconds=remaining,
+            max_fetches=min(self._fetch_cap, suggested_fetch_cap(expected)),
+            instance_count=target.instance_count,
+            concurrency=1,
+            label_single_replica=False,
+        )
+        self._count(target, expected, result)
+        headers = {}
+        if result.content_type:
+            headers["content-type"] = result.content_type
+        if result.content_encoding:
+            headers["content-encoding"] = result.content_encoding
+        return ScrapeOutcome(status=200, body=result.body, headers=headers, upstream_status=200)
+
+    def _count(self, target: Target, expected: int, result: Gathered) -> None:
+        metrics = self._metrics
+        metrics.scrape_fetches.labels(target.name).observe(result.fetches)
+        metrics.replicas_served.labels(target.name).set(result.replicas_served)
+        metrics.replicas_expected.labels(target.name).set(expected)
+        metrics.scrape_stops.labels(target.name, result.stop.value).inc()
 
     async def _fetch(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float

@@ -69,6 +69,8 @@ def create_app(
         max_response_bytes=proxy.max_response_bytes,
         max_inflight_per_target=proxy.max_inflight_per_target,
         targets=proxy.targets,
+        scrape_interval_seconds=proxy.scrape_interval_seconds,
+        replica_fetch_cap=proxy.replica_fetch_cap,
     )
 
     @asynccontextmanager

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth, resolve_auth
+from app.replicas.gather import MAX_FETCH_CAP
 from app.targets import Target, TargetError, demo_target, is_loopback_host, parse_targets
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
@@ -51,6 +52,10 @@ class ProxySettings:
     max_inflight_per_target: int
     token_refresh_check_seconds: float
     log_level: str
+    # Several replicas behind one deployment (issue 11): the tracker's ages follow the interval,
+    # and REPLICA_FETCH_CAP bounds the upstream requests of one scrape.
+    scrape_interval_seconds: float = 15.0
+    replica_fetch_cap: int = MAX_FETCH_CAP
 
     @property
     def advertised_address(self) -> str:
@@ -195,6 +200,15 @@ def _is_loopback_url(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
 
 
+def _replica_fetch_cap(read: _Reader) -> int:
+    """REPLICA_FETCH_CAP: upstream requests one scrape may make, 1 to MAX_FETCH_CAP."""
+    cap = int(read.positive_number("REPLICA_FETCH_CAP", MAX_FETCH_CAP, integer=True))
+    if cap > MAX_FETCH_CAP:
+        read.problems.append(f"REPLICA_FETCH_CAP: at most {MAX_FETCH_CAP}, got {cap}")
+        return MAX_FETCH_CAP
+    return cap
+
+
 def parse_duration(raw: str) -> float | None:
     """Seconds in a Prometheus-style duration (`1d2h3m4s5ms`), or None when it is not one."""
     match = _DURATION.match(raw)
@@ -259,6 +273,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         token_refresh_check_seconds=read.positive_number("TOKEN_REFRESH_CHECK_SECONDS", 30.0),
         log_level=read.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
+        scrape_interval_seconds=interval_seconds,
+        replica_fetch_cap=_replica_fetch_cap(read),
     )
 
     expose = read.boolean("PROMETHEUS_EXPOSE", False)
