@@ -70,6 +70,13 @@ QUIET_STACK_TARGETS: dict[TargetKey, str] = {
 LOAD_DEPENDENT_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 4, "A"): "a stack component is down only if a scrape of it times out",
 }
+# The panels reading vLLM's `process_start_time_seconds` (prometheus_client's process collector,
+# on every real vLLM): the simulations of this module do not expose it.
+NO_PROCESS_METRICS: dict[TargetKey, str] = {
+    TargetKey("aqua-vllm", 13, "A"): "no process_start_time_seconds in the simulation",
+    TargetKey("aqua-vllm", 61, "A"): "no process_start_time_seconds in the simulation",
+    TargetKey("aqua-vllm", 94, "A"): "no process_start_time_seconds in the simulation",
+}
 DEMO_STAND_TARGETS: dict[TargetKey, str] = {
     # The proxy answers the demo target itself: no upstream request, so no per-upstream series.
     TargetKey("aqua-health", 15, "A"): "the demo is served without upstream requests",
@@ -84,8 +91,11 @@ DEMO_MAY_BE_EMPTY: dict[TargetKey, str] = {
     TargetKey("aqua-health", 5, "A"): "a demo scrape fails only if it times out",
     TargetKey("aqua-health", 22, "A"): "a demo scrape fails only if it times out",
     **LOAD_DEPENDENT_TARGETS,
+    # The demo may or may not simulate process metrics (its replicas need them).
+    **NO_PROCESS_METRICS,
 }
 LEGACY_STAND_TARGETS: dict[TargetKey, str] = {
+    **NO_PROCESS_METRICS,
     TargetKey("aqua-vllm", 1, "A"): "no simulated deployment: the banner reads Live data",
     TargetKey("aqua-vllm", 4, "A"): "the older-vLLM fixture answers no request with a 5xx",
     TargetKey("aqua-vllm", 34, "A"): "the older-vLLM fixture answers no request with a 5xx",
