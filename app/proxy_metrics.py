@@ -74,7 +74,7 @@ def create_proxy_metrics() -> ProxyMetrics:
         ),
         inflight=Gauge(
             "aqua_proxy_inflight_requests",
-            "Upstream requests in flight, per deployment.",
+            "Scrapes in flight, per deployment (one fetches upstream at a time, the others wait).",
             ["deployment"],
             registry=registry,
         ),
