@@ -18,7 +18,7 @@ import respx
 from app.demo import DemoDeployment, DemoTransport
 from app.server import create_app
 from app.settings import load_settings
-from app.targets import Target, TargetError, demo_target
+from app.targets import demo_target
 from app.upstreams import upstream_clients
 
 UPSTREAM = "http://127.0.0.1:9/metrics"
@@ -640,8 +640,3 @@ def test_concurrent_scrapes_of_one_target_gather_one_at_a_time(upstream):
     responses = asyncio.run(go())
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert most == 1
-
-
-def test_a_target_label_named_replica_is_refused():
-    with pytest.raises(TargetError, match="reserved"):
-        Target("a", UPSTREAM, labels={"replica": "x"})

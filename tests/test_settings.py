@@ -171,3 +171,19 @@ def test_durations(text, seconds):
 @pytest.mark.parametrize("text", ["", "15", "1x", "m", "1m1h"])
 def test_bad_durations(text):
     assert parse_duration(text) is None
+
+
+def test_replica_settings(tmp_path):
+    # Several replicas behind one deployment (issue 11): the tracker's ages follow the interval.
+    settings = load_settings({"DATA_DIR": str(tmp_path), "SCRAPE_INTERVAL": "30s"})
+    assert settings.proxy.scrape_interval_seconds == 30.0
+    assert settings.proxy.replica_fetch_cap == 40
+    capped = load_settings({"DATA_DIR": str(tmp_path), "REPLICA_FETCH_CAP": "3"})
+    assert capped.proxy.replica_fetch_cap == 3
+    for value, expected in (
+        ("41", "REPLICA_FETCH_CAP: at most 40, got 41"),
+        ("0", "REPLICA_FETCH_CAP: must be greater than 0"),
+        ("many", "REPLICA_FETCH_CAP: 'many' is not a whole number"),
+    ):
+        found = problems({"DATA_DIR": str(tmp_path), "REPLICA_FETCH_CAP": value})
+        assert any(line.startswith(expected) for line in found), found
