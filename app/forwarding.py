@@ -131,21 +131,27 @@ class Forwarder:
         self._max_bytes = max_response_bytes
         self._max_inflight = max_inflight_per_target
         self._fetch_cap = max(1, replica_fetch_cap)
-        self._slots = {
-            target.name: asyncio.Semaphore(max_inflight_per_target) for target in targets
-        }
+        self._interval = scrape_interval_seconds
+        self._slots: dict[str, asyncio.Semaphore] = {}
         # One gather per target at a time: overlapping ones would fetch the replicas twice.
-        self._gathering = {target.name: asyncio.Lock() for target in targets}
+        self._gathering: dict[str, asyncio.Lock] = {}
+        self._trackers: dict[str, ReplicaTracker] = {}
+        for target in targets:
+            self._prepare(target.name)
+        self.states = TargetStates()
+
+    def _prepare(self, name: str) -> None:
+        """The per-target state, kept for the life of the process (a target discovered later
+        gets its own on its first scrape)."""
+        if name in self._slots:
+            return
+        self._slots[name] = asyncio.Semaphore(self._max_inflight)
+        self._gathering[name] = asyncio.Lock()
         # A replica unseen for two intervals is dropped (its series go stale); the replica count
         # is learned over four.
-        self._trackers = {
-            target.name: ReplicaTracker(
-                max_age_seconds=2 * scrape_interval_seconds,
-                learn_window_seconds=4 * scrape_interval_seconds,
-            )
-            for target in targets
-        }
-        self.states = TargetStates()
+        self._trackers[name] = ReplicaTracker(
+            max_age_seconds=2 * self._interval, learn_window_seconds=4 * self._interval
+        )
 
     def deadline_for(self, scrape_timeout_header: str | None) -> float:
         """Our upstream deadline: the configured one, kept below Prometheus' scrape timeout."""
@@ -189,6 +195,7 @@ class Forwarder:
     async def _scrape_upstream(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
     ) -> ScrapeOutcome:
+        self._prepare(target.name)
         slots = self._slots[target.name]
         if slots.locked():
             return self._failure(target, FailureKind.BUSY, limit=str(self._max_inflight))

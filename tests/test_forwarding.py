@@ -16,9 +16,11 @@ import pytest
 import respx
 
 from app.demo import DemoDeployment, DemoTransport
+from app.forwarding import Forwarder
+from app.proxy_metrics import create_proxy_metrics
 from app.server import create_app
 from app.settings import load_settings
-from app.targets import demo_target
+from app.targets import Target, demo_target
 from app.upstreams import upstream_clients
 
 UPSTREAM = "http://127.0.0.1:9/metrics"
@@ -640,3 +642,29 @@ def test_concurrent_scrapes_of_one_target_gather_one_at_a_time(upstream):
     responses = asyncio.run(go())
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert most == 1
+
+
+def test_a_target_not_known_at_start_gets_its_own_replica_state(upstream):
+    # Discovery may add a target after the forwarder was built.
+    pages = [replica_page(1_795_000_000.0 + 100 * i, 1) for i in range(2)]
+    replicas = Replicas(*pages)
+    upstream.get(UPSTREAM).mock(side_effect=replicas)
+    late = Target("late", UPSTREAM, labels={"deployment": "late"}, instance_count=2)
+
+    async def go():
+        async with httpx.AsyncClient() as client:
+            forwarder = Forwarder(
+                clients={"late": client},
+                metrics=create_proxy_metrics(),
+                upstream_timeout_seconds=5,
+                max_response_bytes=1 << 20,
+                max_inflight_per_target=1,
+                targets=(),
+            )
+            return await forwarder.scrape(
+                late, accept=None, accept_encoding=None, scrape_timeout_header=None
+            )
+
+    outcome = asyncio.run(go())
+    assert outcome.status == 200 and outcome.body.count(b'replica="') == 4
+    assert replicas.calls == 2
