@@ -77,11 +77,9 @@ NO_PROCESS_METRICS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 61, "A"): "no process_start_time_seconds in the simulation",
     TargetKey("aqua-vllm", 94, "A"): "no process_start_time_seconds in the simulation",
 }
-DEMO_STAND_TARGETS: dict[TargetKey, str] = {
-    # The proxy answers the demo target itself: no upstream request, so no per-upstream series.
-    TargetKey("aqua-health", 15, "A"): "the demo is served without upstream requests",
-    TargetKey("aqua-health", 21, "A"): "the demo is served without upstream requests",
-}
+# Always empty in the demo stand (none: the demo goes through the forwarder like any target, so
+# its upstream responses and in-flight scrapes are counted too).
+DEMO_STAND_TARGETS: dict[TargetKey, str] = {}
 # Random in the demo stand; the older-vLLM stand shows each of them with data.
 DEMO_MAY_BE_EMPTY: dict[TargetKey, str] = {
     # About 0.2% of demo requests get a 5xx at random: a run may have none.
