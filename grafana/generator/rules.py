@@ -113,8 +113,8 @@ VLLM_ALERTS = (
         "warning",
         "{{ $labels.deployment }}: KV cache {{ $value | humanizePercentage }} full",
         "The GPU KV cache of deployment {{ $labels.deployment }} (model {{ $labels.model_name }}) has stayed above 90% for 10 minutes. New requests wait and running ones get preempted. Add instances, lower --max-num-seqs or --max-model-len, or use a shape with more GPU memory.",
-        "Averaged over engines and over 5 minutes: behind a load balancer successive scrapes may\n"
-        f"read different replicas. Older vLLM names it {KV_USAGE.old}.",
+        "Averaged over engines, replicas and 5 minutes (one full replica among idle ones is not a\n"
+        f"full deployment: see the Replicas row). Older vLLM names it {KV_USAGE.old}.",
     ),
     Alert(
         "AquaPreemptions",

@@ -283,13 +283,14 @@ def optional_features(grid: Layout) -> None:
         7,
         table(
             "LoRA adapters (latest)",
-            "The adapters each deployment is running and has waiting, and its adapter budget "
-            "(`max_lora`), from the most recent report.\n\n**When it is bad:** adapters that "
+            "The adapters each deployment (each replica, where it has several) is running and has "
+            "waiting, and its adapter budget (`max_lora`), from the most recent report.\n\n"
+            "**When it is bad:** adapters that "
             "keep waiting while others run mean the budget is too small: raise `--max-loras`."
             "\n\nMetric: `vllm:lora_requests_info` (it has no model label)",
             [
                 target(
-                    f"1000 * topk by (deployment) (1, {sel(LORA_INFO, model=False)})",
+                    f"1000 * topk by (deployment, replica) (1, {sel(LORA_INFO, model=False)})",
                     instant=True,
                     fmt="table",
                 )
@@ -297,6 +298,7 @@ def optional_features(grid: Layout) -> None:
             unit="dateTimeFromNow",
             rename={
                 "deployment": "Deployment",
+                "replica": "Replica",
                 "running_lora_adapters": "Running adapters",
                 "waiting_lora_adapters": "Waiting adapters",
                 "max_lora": "Max adapters",
