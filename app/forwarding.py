@@ -6,6 +6,11 @@ never from the inbound request. Only the headers a scrape needs go upstream (Acc
 Accept-Encoding), and only Content-Type and Content-Encoding come back, describing the exact bytes
 relayed. Every failure is mapped here, in one place, to a status, a counted kind and a one-line
 body with a hint.
+
+A deployment may run several replicas behind its one endpoint, each answering with its own
+counters. Every scrape therefore goes through `app.replicas.gather`: a single replica costs one
+fetch and is relayed byte for byte; several are fetched until each has answered (within the
+deadline and a cap) and served as one exposition, each replica's series labelled `replica`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,16 @@ import httpx
 
 from app.proxy_metrics import ProxyMetrics
 from app.refusal import REFUSAL_BODY_PREFIX_BYTES, is_refused
+from app.replicas.gather import (
+    MAX_FETCH_CAP,
+    FetchedPage,
+    FetchFailed,
+    Gathered,
+    StopReason,
+    gather,
+    suggested_fetch_cap,
+)
+from app.replicas.tracker import ReplicaTracker
 from app.targets import Target
 from app.upstreams import UpstreamClients
 
@@ -114,24 +129,46 @@ class Forwarder:
         upstream_timeout_seconds: float,
         max_response_bytes: int,
         max_inflight_per_target: int,
+        scrape_interval_seconds: float = 15.0,
+        replica_fetch_cap: int = MAX_FETCH_CAP,
     ) -> None:
         self._clients = clients
         self._metrics = metrics
         self._timeout = upstream_timeout_seconds
         self._max_bytes = max_response_bytes
         self._max_inflight = max_inflight_per_target
+        self._fetch_cap = max(1, replica_fetch_cap)
+        self._interval = scrape_interval_seconds
         self._slots: dict[str, asyncio.Semaphore] = {}
+        # One gather per target at a time: overlapping ones would fetch the replicas twice.
+        self._gathering: dict[str, asyncio.Lock] = {}
+        self._trackers: dict[str, ReplicaTracker] = {}
         self._known: set[str] = set()
         self._codes: dict[str, set[str]] = {}  # upstream status codes counted, per target
         self.states = TargetStates()
 
+    def _prepare(self, name: str) -> None:
+        """The per-target state, made on a target's first scrape (discovery adds targets at run
+        time) and dropped by `retain` when the target leaves."""
+        if name in self._slots:
+            return
+        self._slots[name] = asyncio.Semaphore(self._max_inflight)
+        self._gathering[name] = asyncio.Lock()
+        # A replica unseen for two intervals is dropped (its series go stale); the replica count
+        # is learned over four.
+        self._trackers[name] = ReplicaTracker(
+            max_age_seconds=2 * self._interval, learn_window_seconds=4 * self._interval
+        )
+
     def retain(self, targets: Iterable[Target]) -> None:
         """The target set changed: close the clients of the targets that left it and drop their
-        limits, state and series (a departed deployment must not linger on /metrics)."""
+        limits, replica state and series (a departed deployment must not linger on /metrics)."""
         targets = tuple(targets)
         self._known = {target.name for target in targets}
         for name in {*self._slots, *self._codes} - self._known:
             self._slots.pop(name, None)
+            self._gathering.pop(name, None)
+            self._trackers.pop(name, None)
             self._forget_series(name)
         self._clients.retain(targets)
 
@@ -141,6 +178,10 @@ class Forwarder:
         removals: list[tuple[Any, tuple[str, ...]]] = [
             (metrics.scrape_duration, (name,)),
             (metrics.inflight, (name,)),
+            (metrics.scrape_fetches, (name,)),
+            (metrics.replicas_served, (name,)),
+            (metrics.replicas_expected, (name,)),
+            *((metrics.scrape_stops, (name, reason.value)) for reason in StopReason),
             *((metrics.scrape_failures, (name, kind.value)) for kind in FailureKind),
             *((metrics.upstream_responses, (name, code)) for code in self._codes.pop(name, ())),
         ]
@@ -194,21 +235,80 @@ class Forwarder:
     async def _scrape_upstream(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
     ) -> ScrapeOutcome:
-        slots = self._slots.get(target.name)
-        if slots is None:
-            slots = self._slots[target.name] = asyncio.Semaphore(self._max_inflight)
+        self._prepare(target.name)
+        slots = self._slots[target.name]
         if slots.locked():
             return self._failure(target, FailureKind.BUSY, limit=str(self._max_inflight))
         async with slots:
             gauge = self._metrics.inflight.labels(target.name)
             gauge.inc()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            gathering = self._gathering[target.name]
             try:
                 async with asyncio.timeout(deadline):
-                    return await self._fetch(target, accept, accept_encoding, deadline)
+                    await gathering.acquire()
+            except TimeoutError:
+                gauge.dec()
+                return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
+            try:
+                remaining = deadline - (loop.time() - started)
+                return await self._gather(target, accept, accept_encoding, deadline, remaining)
+            except FetchFailed as failed:
+                if not isinstance(failed.outcome, ScrapeOutcome):
+                    raise
+                return failed.outcome
             except TimeoutError:
                 return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
             finally:
+                gathering.release()
                 gauge.dec()
+
+    async def _gather(
+        self,
+        target: Target,
+        accept: str | None,
+        accept_encoding: str | None,
+        deadline: float,
+        remaining: float,
+    ) -> ScrapeOutcome:
+        """Every replica's page within `remaining` seconds, as one answer (see app.replicas)."""
+
+        async def fetch() -> FetchedPage:
+            outcome = await self._fetch(target, accept, accept_encoding, deadline)
+            if outcome.failure is not None:
+                raise FetchFailed(outcome)
+            return FetchedPage(
+                outcome.body,
+                outcome.headers.get("content-type", ""),
+                outcome.headers.get("content-encoding"),
+            )
+
+        tracker = self._trackers[target.name]
+        expected = tracker.expected(target.instance_count, time.monotonic())
+        result = await gather(
+            fetch,
+            tracker,
+            deadline_seconds=remaining,
+            max_fetches=min(self._fetch_cap, suggested_fetch_cap(expected)),
+            instance_count=target.instance_count,
+            concurrency=1,
+            label_single_replica=False,
+        )
+        self._count(target, expected, result)
+        headers = {}
+        if result.content_type:
+            headers["content-type"] = result.content_type
+        if result.content_encoding:
+            headers["content-encoding"] = result.content_encoding
+        return ScrapeOutcome(status=200, body=result.body, headers=headers, upstream_status=200)
+
+    def _count(self, target: Target, expected: int, result: Gathered) -> None:
+        metrics = self._metrics
+        metrics.scrape_fetches.labels(target.name).observe(result.fetches)
+        metrics.replicas_served.labels(target.name).set(result.replicas_served)
+        metrics.replicas_expected.labels(target.name).set(expected)
+        metrics.scrape_stops.labels(target.name, result.stop.value).inc()
 
     async def _fetch(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float

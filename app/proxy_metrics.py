@@ -13,6 +13,9 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 SCRAPE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Upstream fetches per scrape: 1 for a single replica; n*H(n) on average for n replicas (3 for 2,
+# 5.5 for 3, 21.7 for 8); never more than the cap (at most 40, app/replicas/gather.py).
+FETCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 40)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,10 @@ class ProxyMetrics:
     inflight: Gauge
     notifications_published: Counter
     notification_failures: Counter
+    scrape_fetches: Histogram
+    replicas_served: Gauge
+    replicas_expected: Gauge
+    scrape_stops: Counter
 
 
 def create_proxy_metrics() -> ProxyMetrics:
@@ -69,7 +76,7 @@ def create_proxy_metrics() -> ProxyMetrics:
         ),
         inflight=Gauge(
             "aqua_proxy_inflight_requests",
-            "Upstream requests in flight, per deployment.",
+            "Scrapes in flight, per deployment (one fetches upstream at a time, the others wait).",
             ["deployment"],
             registry=registry,
         ),
@@ -82,6 +89,33 @@ def create_proxy_metrics() -> ProxyMetrics:
             "aqua_proxy_notification_failures",
             "Alert notifications the topic did not take (Alertmanager retries them), by kind.",
             ["kind"],
+            registry=registry,
+        ),
+        scrape_fetches=Histogram(
+            "aqua_proxy_scrape_fetches",
+            "Upstream requests made to answer one scrape (one per replica met, and repeats).",
+            ["deployment"],
+            buckets=FETCH_BUCKETS,
+            registry=registry,
+        ),
+        replicas_served=Gauge(
+            "aqua_proxy_replicas_served",
+            "Replicas whose series the last scrape answered with (fresh or recent pages).",
+            ["deployment"],
+            registry=registry,
+        ),
+        replicas_expected=Gauge(
+            "aqua_proxy_replicas_expected",
+            "Replicas the last scrape tried to meet: the instance count where discovery knows "
+            "it, else the replicas seen recently.",
+            ["deployment"],
+            registry=registry,
+        ),
+        scrape_stops=Counter(
+            "aqua_proxy_scrape_stops",
+            "Why the fetching for a scrape ended: complete, fetch_cap, deadline, fetch_failed or "
+            "unidentified (no process_start_time_seconds: relayed as fetched).",
+            ["deployment", "reason"],
             registry=registry,
         ),
     )

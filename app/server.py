@@ -100,6 +100,8 @@ def create_app(
         upstream_timeout_seconds=proxy.upstream_timeout_seconds,
         max_response_bytes=proxy.max_response_bytes,
         max_inflight_per_target=proxy.max_inflight_per_target,
+        scrape_interval_seconds=proxy.scrape_interval_seconds,
+        replica_fetch_cap=proxy.replica_fetch_cap,
     )
 
     def adopt(fleet: Fleet) -> None:

@@ -31,6 +31,7 @@ from app.discovery.listing import (
 )
 from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth, resolve_auth
+from app.replicas.gather import MAX_FETCH_CAP
 from app.targets import Target, TargetError, is_loopback_host, parse_targets
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
@@ -104,6 +105,10 @@ class ProxySettings:
     discovery: DiscoverySettings | None = None
     # The demo fleet's flaky member goes down on this schedule (DEMO_OUTAGE_AFTER).
     demo_outages: OutageSchedule = field(default_factory=OutageSchedule)
+    # Several replicas behind one deployment (issue 11): the tracker's ages follow the interval,
+    # and REPLICA_FETCH_CAP bounds the upstream requests of one scrape.
+    scrape_interval_seconds: float = 15.0
+    replica_fetch_cap: int = MAX_FETCH_CAP
 
     @property
     def advertised_address(self) -> str:
@@ -454,6 +459,15 @@ def _is_loopback_url(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
 
 
+def _replica_fetch_cap(read: _Reader) -> int:
+    """REPLICA_FETCH_CAP: upstream requests one scrape may make, 1 to MAX_FETCH_CAP."""
+    cap = int(read.positive_number("REPLICA_FETCH_CAP", MAX_FETCH_CAP, integer=True))
+    if cap > MAX_FETCH_CAP:
+        read.problems.append(f"REPLICA_FETCH_CAP: at most {MAX_FETCH_CAP}, got {cap}")
+        return MAX_FETCH_CAP
+    return cap
+
+
 def parse_duration(raw: str) -> float | None:
     """Seconds in a Prometheus-style duration (`1d2h3m4s5ms`), or None when it is not one."""
     match = _DURATION.match(raw)
@@ -617,6 +631,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=read.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         discovery=discovery,
         demo_outages=demo[1],
+        scrape_interval_seconds=interval_seconds,
+        replica_fetch_cap=_replica_fetch_cap(read),
     )
 
     expose = read.boolean("PROMETHEUS_EXPOSE", False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from app.errors import ConfigError
+from app.replicas.exposition import REPLICA_LABEL
 
 DEMO_TARGET_NAME = "demo"
 # RFC 6761 reserves .invalid: it never resolves, so a demo URL can never reach a network. Users
@@ -33,11 +34,25 @@ class TargetError(ConfigError):
 
 @dataclass(frozen=True)
 class Target:
-    """One deployment to scrape: its name, the URL of its metrics, and its Prometheus labels."""
+    """One deployment to scrape: its name, the URL of its metrics, and its Prometheus labels.
+
+    `instance_count` is how many replicas (model deployment instances) serve the URL, when
+    discovery knows it; None means unknown, and the proxy learns it from the replicas it meets.
+    No label may be called `replica`: the proxy puts that label on every replica's series."""
 
     name: str
     url: str
     labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    instance_count: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if REPLICA_LABEL in self.labels:
+            raise TargetError(
+                f"target {self.name}: the label {REPLICA_LABEL!r} is reserved for the replicas "
+                "behind one deployment"
+            )
+        if self.instance_count is not None and self.instance_count < 1:
+            raise TargetError(f"target {self.name}: instance count must be at least 1")
 
 
 def demo_target(name: str = DEMO_TARGET_NAME) -> Target:

@@ -292,7 +292,8 @@ def test_vllm_selectors_are_filtered_by_deployment_and_model(dashboards):
     model = 'model_name=~"$model_name"'
     proxy_with_deployment = re.compile(
         r"aqua_proxy_(scrape_duration_seconds_bucket|upstream_responses_total"
-        r"|scrape_failures_total|inflight_requests)$"
+        r"|scrape_failures_total|inflight_requests|replicas_served|replicas_expected"
+        r"|scrape_fetches_sum|scrape_fetches_count|scrape_stops_total)$"
     )
     for uid, panel, tgt in all_targets(dashboards):
         if uid == "aqua-fleet":
@@ -625,8 +626,8 @@ def test_range_expressions_evaluate_over_a_range(dashboards, prometheus_url):
 # --- the panels on data: current vLLM, older vLLM, and a vLLM exposing both names ----------------
 #
 # A synthetic database built with `promtool tsdb create-blocks-from openmetrics`: 40 minutes of
-# 15-second samples from three deployments. Counters grow linearly, so every rate and quantile
-# below has an exact expected value.
+# 15-second samples from four deployments (one of them with three replicas). Counters grow
+# linearly, so every rate and quantile below has an exact expected value.
 
 STEP = 15
 SAMPLES = 161  # 40 minutes
@@ -634,6 +635,9 @@ RATE_INTERVAL = "1m"  # Grafana's $__rate_interval for a 15 s scrape interval.
 DEMO_MODEL = "demo/Llama-3.1-8B-Instruct"
 LEGACY_MODEL = "meta-llama/Llama-2-7b-chat-hf"
 TRANSITION_MODEL = "mistralai/Mistral-7B-Instruct-v0.3"
+# A deployment with several instances, each replica's series labelled `replica` by the proxy.
+REPLICATED_MODEL = "Qwen/Qwen2.5-7B-Instruct"
+REPLICATED_REPLICAS = 3
 # Cumulative share of observations at or below each bucket bound. One bucket layout for all, as
 # vLLM's inter-token and time-per-output-token histograms share their bounds.
 FAST = [("0.01", 0), ("0.025", 1), ("0.05", 1), ("0.075", 1), ("0.5", 1), ("0.75", 1), ("+Inf", 1)]
@@ -673,10 +677,43 @@ class Synthetic:
         self.counter(f"{name}_count", labels, per_second)
         self.counter(f"{name}_sum", labels, per_second * 0.1)
 
-    def deployment(self, name: str, model: str, *, new: bool, old: bool, **target: str) -> None:
+    def deployment(
+        self, name: str, model: str, *, new: bool, old: bool, replicas: int = 1, **target: str
+    ) -> None:
+        """One deployment's series; with `replicas` > 1, each replica's vLLM series labelled
+        `replica` as the proxy serves them (one scrape target, so `up` has no replica label)."""
         base = {"job": "vllm", "instance": f"{name}.example:443", "deployment": name, **target}
         self.series("up", base, 1)
         self.series("scrape_duration_seconds", base, 0.2)
+        self.proxy(name, replicas)
+        for index in range(replicas):
+            labelled = {**base, "replica": f"r{index}"} if replicas > 1 else base
+            # Replica KV usages spread around the deployment's value (their mean).
+            spread = 0.1 * (2 * index - (replicas - 1))
+            self.replica(labelled, model, new=new, old=old, kv_spread=spread, index=index)
+        self.oci_monitoring(name)
+
+    def proxy(self, name: str, replicas: int) -> None:
+        """The proxy's own series about one deployment (job aqua-proxy)."""
+        proxy = {"job": "aqua-proxy", "instance": "127.0.0.1:8080", "deployment": name}
+        self.series("aqua_proxy_replicas_served", proxy, replicas)
+        self.series("aqua_proxy_replicas_expected", proxy, replicas)
+        fetches_per_scrape = sum(replicas / k for k in range(1, replicas + 1))  # n*H(n)
+        self.counter("aqua_proxy_scrape_fetches_count", proxy, 1 / STEP)
+        self.counter("aqua_proxy_scrape_fetches_sum", proxy, fetches_per_scrape / STEP)
+        self.counter("aqua_proxy_scrape_stops_total", {**proxy, "reason": "complete"}, 1 / STEP)
+
+    def replica(
+        self,
+        base: dict[str, str],
+        model: str,
+        *,
+        new: bool,
+        old: bool,
+        kv_spread: float,
+        index: int,
+    ) -> None:
+        self.series("process_start_time_seconds", base, self.start - 3600 - 1000 * index)
         http = {**base, "handler": "/v1/completions", "method": "POST"}
         self.counter("http_requests_total", {**http, "status": "2xx"}, 9)
         self.counter("http_requests_total", {**http, "status": "5xx"}, 1)
@@ -697,7 +734,7 @@ class Synthetic:
         self.histogram("vllm:request_prompt_tokens", vllm, TOKENS, 3)
         self.histogram("vllm:request_generation_tokens", vllm, TOKENS, 3)
         if new:
-            self.series("vllm:kv_cache_usage_perc", vllm, 0.3 if old else 0.5)
+            self.series("vllm:kv_cache_usage_perc", vllm, (0.3 if old else 0.5) + kv_spread)
             self.counter("vllm:prefix_cache_queries_total", vllm, 100)
             self.counter("vllm:prefix_cache_hits_total", vllm, 50 if old else 30)
             self.histogram("vllm:inter_token_latency_seconds", vllm, FAST, 100)
@@ -706,7 +743,6 @@ class Synthetic:
                 self.series(
                     "vllm:num_requests_waiting_by_reason", {**vllm, "reason": reason}, count
                 )
-        self.oci_monitoring(name)
         if old:
             # On a deployment that also has the new names, these are stale and must be ignored.
             self.series("vllm:gpu_cache_usage_perc", vllm, 0.99 if new else 0.42)
@@ -792,7 +828,7 @@ FLEET_LABELS = {
 
 @pytest.fixture(scope="module")
 def synthetic(prometheus_path: Path, promtool_path: Path, tmp_path_factory):
-    """(Prometheus URL, evaluation time) over the synthetic three-deployment database."""
+    """(Prometheus URL, evaluation time) over the synthetic four-deployment database."""
     tmp = tmp_path_factory.mktemp("synthetic")
     # Within retention, and before the head block of the running server.
     end = int(time.time()) // STEP * STEP - 3600
@@ -803,6 +839,9 @@ def synthetic(prometheus_path: Path, promtool_path: Path, tmp_path_factory):
         "transition", TRANSITION_MODEL, new=True, old=True, **FLEET_LABELS["transition"]
     )
     data.fleet_extras()
+    data.deployment(
+        "replicated", REPLICATED_MODEL, new=True, old=False, replicas=REPLICATED_REPLICAS
+    )
     source = tmp / "data.om"
     source.write_text(data.openmetrics(), encoding="utf-8")
     result = subprocess.run(
@@ -861,6 +900,7 @@ UNEXERCISED_BRANCHES: dict[TargetKey, str] = {}
         ("demo", {}),
         ("legacy", {**NEW_VLLM_ONLY_TARGETS, **SYNTHETIC_ABSENT}),
         ("transition", SYNTHETIC_ABSENT),
+        ("replicated", SYNTHETIC_ABSENT),
     ],
 )
 def test_every_target_shows_data_for_each_vllm_generation(
@@ -898,22 +938,25 @@ def test_renamed_families_fall_back_per_deployment(dashboards, synthetic):
     everything = {"deployment": ALL, "model_name": ALL}
     kv = values_by_deployment(url, vllm_query(dashboards, everything, KV_TILE), at)
     # Legacy reads the old name; the transition deployment ignores its stale old-name value.
-    assert kv == pytest.approx({"demo": 0.5, "legacy": 0.42, "transition": 0.3})
+    assert kv == pytest.approx({"demo": 0.5, "legacy": 0.42, "transition": 0.3, "replicated": 0.5})
     hits = values_by_deployment(url, vllm_query(dashboards, everything, PREFIX_TILE), at)
-    assert hits == pytest.approx({"demo": 0.3, "legacy": 0.2, "transition": 0.5})
+    assert hits == pytest.approx({"demo": 0.3, "legacy": 0.2, "transition": 0.5, "replicated": 0.3})
     itl = values_by_deployment(url, vllm_query(dashboards, everything, ITL_TILE), at)
     # Interpolated in (10 ms, 25 ms] for the new name, (50 ms, 75 ms] for the old one.
-    assert itl == pytest.approx({"demo": 0.02425, "legacy": 0.07375, "transition": 0.02425})
+    assert itl == pytest.approx(
+        {"demo": 0.02425, "legacy": 0.07375, "transition": 0.02425, "replicated": 0.02425}
+    )
 
 
 def test_aggregated_quantiles_do_not_mix_in_stale_names(dashboards, synthetic):
     url, at = synthetic
     everything = {"deployment": ALL, "model_name": ALL}
     (p99,) = instant(url, vllm_query(dashboards, everything, ITL_GRAPH, "D"), at)
-    # demo and transition are fast (10-25 ms), legacy medium (50-75 ms), 100 tokens/s each: the
-    # 99th percentile is 97% into legacy's bucket. Counting transition's stale 0.5-0.75 s buckets
-    # would move it to 0.74 s.
-    assert float(p99["value"][1]) == pytest.approx(0.05 + 0.025 * 0.97)
+    # demo, transition and each of fleet's 3 replicas are fast (10-25 ms), legacy medium
+    # (50-75 ms), 100 tokens/s each (600/s): the 99th percentile, rank 594, is 94% into legacy's
+    # bucket (500 fast below it). Counting transition's stale 0.5-0.75 s buckets would move it
+    # to 0.74 s.
+    assert float(p99["value"][1]) == pytest.approx(0.05 + 0.025 * 0.94)
     (mean,) = instant(url, vllm_query(dashboards, everything, ITL_GRAPH, "E"), at)
     assert float(mean["value"][1]) == pytest.approx(0.1)  # Every family's _sum is 0.1 x _count.
 
@@ -934,6 +977,66 @@ def test_ratios_and_rates_on_data(dashboards, synthetic):
     assert float(instant(url, banner, at)[0]["value"][1]) == 1, "the demo is among All"
     banner = vllm_query(dashboards, one, BANNER)
     assert float(instant(url, banner, at)[0]["value"][1]) == 0, "no demo selected"
+
+
+def panel_ids(dashboards, kind: str) -> dict[str, int]:
+    """Panel ids of the vLLM dashboard's panels of one type, by title."""
+    return {p["title"]: p["id"] for p in iter_panels(dashboards["aqua-vllm"]) if p["type"] == kind}
+
+
+def test_tiles_add_up_a_deployments_replicas(dashboards, synthetic):
+    # Each of fleet's replicas runs at the single-replica paces of `Synthetic.replica`: rates and
+    # counts sum over replicas, KV usage averages, quantiles and ratios read like one replica's.
+    url, at = synthetic
+    n = REPLICATED_REPLICAS
+    tiles = panel_ids(dashboards, "stat")
+    fleet = {"deployment": ["replicated"], "model_name": ALL}
+    demo = {"deployment": ["demo"], "model_name": ALL}
+
+    def tile(selection: dict, title: str) -> float:
+        values = values_by_deployment(url, vllm_query(dashboards, selection, tiles[title]), at)
+        assert len(values) == 1, (title, values)
+        return next(iter(values.values()))
+
+    sums = {
+        "Requests / s": 3 * n,
+        "Generation tokens / s": 200 * n,
+        "Running requests": 4 * n,
+        "Waiting requests": 2 * n,
+        "KV cache usage": 0.5,
+        "HTTP 5xx ratio": 0.1,
+        "Prefix cache hit rate": 0.3,
+        "Replica starts (time range)": 0,
+    }
+    assert {title: tile(fleet, title) for title in sums} == pytest.approx(sums)
+    for title in ("TTFT p95", "Inter-token latency p95", "End-to-end p95"):
+        assert tile(fleet, title) == pytest.approx(tile(demo, title)), title
+
+
+def test_replicas_row_splits_a_deployment_by_replica(dashboards, synthetic):
+    url, at = synthetic
+    graphs = panel_ids(dashboards, "timeseries")
+    fleet = {"deployment": ["replicated"], "model_name": ALL}
+
+    def per_replica(title: str) -> dict[str, float]:
+        result = instant(url, vllm_query(dashboards, fleet, graphs[title]), at)
+        return {r["metric"]["replica"]: float(r["value"][1]) for r in result}
+
+    replicas = [f"r{i}" for i in range(REPLICATED_REPLICAS)]
+    assert per_replica("Requests / s per replica") == pytest.approx(dict.fromkeys(replicas, 3))
+    assert per_replica("Running requests per replica") == pytest.approx(dict.fromkeys(replicas, 4))
+    assert per_replica("KV cache usage per replica") == pytest.approx(
+        {"r0": 0.3, "r1": 0.5, "r2": 0.7}
+    )
+    served = values_by_deployment(url, vllm_query(dashboards, fleet, graphs["Replicas served"]), at)
+    assert served == {"replicated": REPLICATED_REPLICAS}
+    fetches = vllm_query(dashboards, fleet, graphs["Upstream fetches per scrape"])
+    assert values_by_deployment(url, fetches, at) == pytest.approx({"replicated": 5.5})  # 3 * H(3)
+    (table_id,) = [
+        p["id"] for p in iter_panels(dashboards["aqua-vllm"]) if p["title"] == "Replica start times"
+    ]
+    rows = instant(url, vllm_query(dashboards, fleet, table_id), at)
+    assert sorted(r["metric"]["replica"] for r in rows) == replicas
 
 
 def test_variables_find_values(dashboards, synthetic):
@@ -1051,7 +1154,14 @@ def test_fleet_table_has_every_column_for_every_deployment(dashboards, synthetic
     url, at = synthetic
     panel = fleet_panel(dashboards, FLEET_TABLE_ID)
     rows = table_rows(panel, fleet_results(dashboards, url, at))
-    assert sorted(rows) == ["demo", "legacy", "old-experiment", "refused", "transition"]
+    assert sorted(rows) == [
+        "demo",
+        "legacy",
+        "old-experiment",
+        "refused",
+        "replicated",
+        "transition",
+    ]
     every_column = {f"Value #{t['refId']}" for t in panel["targets"]}
     for deployment in UP_DEPLOYMENTS:
         assert every_column <= set(rows[deployment]), (
@@ -1074,8 +1184,12 @@ def test_fleet_table_has_every_column_for_every_deployment(dashboards, synthetic
         "legacy": ("legacy", "configured"),
         "old-experiment": ("Old experiment", "FAILED"),
         "refused": ("refused", "configured"),
+        "replicated": ("replicated", "configured"),
         "transition": ("Mistral (upgrading)", "ACTIVE"),
     }
+    # Three replicas behind one endpoint are one row, their waiting requests summed (3 x 2).
+    assert rows["replicated"]["Value #B"] == 1
+    assert rows["replicated"]["Value #H"] == pytest.approx(2 * REPLICATED_REPLICAS)
     # The deployment that cannot be scraped shows DOWN and nothing else made up.
     assert rows["refused"]["Value #B"] == 0
     assert set(rows["refused"]) & every_column == {"Value #A", "Value #B", "Value #J"}

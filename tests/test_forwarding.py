@@ -17,9 +17,11 @@ import respx
 
 from app.demo import DemoDeployment, DemoTransport
 from app.demo.fleet import demo_targets
+from app.forwarding import Forwarder
+from app.proxy_metrics import create_proxy_metrics
 from app.server import create_app
 from app.settings import load_settings
-from app.targets import demo_target
+from app.targets import Target, demo_target
 from app.upstreams import UpstreamClients
 
 UPSTREAM = "http://127.0.0.1:9/metrics"
@@ -507,3 +509,180 @@ def test_demo_clients_never_sign_and_network_clients_do():
 
     asyncio.run(retain_demo_only())
     assert a.is_closed and demo.is_closed
+
+
+# --- several replicas behind one endpoint (issue 11) --------------------------------------------
+
+
+def replica_page(start_time: float, running: int) -> bytes:
+    return (
+        "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+        "# TYPE process_start_time_seconds gauge\n"
+        f"process_start_time_seconds {start_time!r}\n"
+        "# HELP vllm:num_requests_running Number of requests in model execution batches.\n"
+        "# TYPE vllm:num_requests_running gauge\n"
+        f'vllm:num_requests_running{{model_name="m"}} {float(running)!r}\n'
+    ).encode()
+
+
+class Replicas:
+    """A respx side effect answering as each replica in turn (a load balancer's round robin)."""
+
+    def __init__(self, *pages: bytes, fail_after: int | None = None) -> None:
+        self.pages = pages
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def __call__(self, _request):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            return httpx.Response(500, content=b"boom")
+        page = self.pages[(self.calls - 1) % len(self.pages)]
+        return httpx.Response(200, content=page, headers={"content-type": EXPOSITION})
+
+
+@asynccontextmanager
+async def proxy_with_instances(instance_count: int | None, **env):
+    settings = load_settings({"TARGETS": f"a={UPSTREAM}", "OCI_AUTH": "none", **env})
+    targets = tuple(
+        dataclasses.replace(target, instance_count=instance_count)
+        for target in settings.proxy.targets
+    )
+    settings = dataclasses.replace(
+        settings, proxy=dataclasses.replace(settings.proxy, targets=targets)
+    )
+    app = create_app(settings, None)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as client:
+            yield client
+
+
+def _scrape_twice(instance_count, replicas, **env):
+    async def go():
+        async with proxy_with_instances(instance_count, **env) as client:
+            first = await client.get("/targets/a/metrics")
+            second = await client.get("/targets/a/metrics")
+            return first, second, (await client.get("/metrics")).text
+
+    return asyncio.run(go())
+
+
+def test_a_single_replica_costs_one_fetch_and_is_relayed_byte_for_byte(upstream):
+    page = replica_page(1_795_000_000.0, 3)
+    replicas = Replicas(page)
+    upstream.get(UPSTREAM).mock(side_effect=replicas)
+    first, second, own = _scrape_twice(None, replicas)
+    assert first.content == page and second.content == page
+    assert replicas.calls == 2
+    assert metric_value(own, 'aqua_proxy_scrape_fetches_sum{deployment="a"}') == 2
+    assert metric_value(own, 'aqua_proxy_replicas_served{deployment="a"}') == 1
+    assert metric_value(own, 'aqua_proxy_scrape_stops_total{deployment="a",reason="complete"}') == 2
+
+
+def test_several_replicas_are_served_together_each_labelled(upstream):
+    pages = [replica_page(1_795_000_000.0 + 100 * i, i + 2) for i in range(3)]
+    replicas = Replicas(*pages)
+    upstream.get(UPSTREAM).mock(side_effect=replicas)
+    first, _second, own = _scrape_twice(3, replicas)
+    assert first.status_code == 200
+    assert first.headers["content-type"] == EXPOSITION
+    running = [line for line in first.text.splitlines() if line.startswith("vllm:num_requests")]
+    assert len(running) == 3 and all('{replica="' in line for line in running)
+    assert sorted(float(line.rsplit(" ", 1)[1]) for line in running) == [2.0, 3.0, 4.0]
+    assert first.text.count("# TYPE vllm:num_requests_running gauge") == 1
+    assert metric_value(own, 'aqua_proxy_replicas_served{deployment="a"}') == 3
+    assert metric_value(own, 'aqua_proxy_replicas_expected{deployment="a"}') == 3
+    # Round robin meets the 3 replicas in 3 fetches, scrape after scrape.
+    assert replicas.calls == 6
+    assert metric_value(own, 'aqua_proxy_scrape_fetches_sum{deployment="a"}') == 6
+
+
+def test_the_fetch_cap_bounds_the_requests_of_one_scrape(upstream):
+    pages = [replica_page(1_795_000_000.0 + 100 * i, 1) for i in range(4)]
+    replicas = Replicas(*pages)
+    upstream.get(UPSTREAM).mock(side_effect=replicas)
+    first, _second, own = _scrape_twice(4, replicas, REPLICA_FETCH_CAP="2")
+    assert first.status_code == 200
+    assert replicas.calls == 4  # two scrapes, two fetches each
+    assert (
+        metric_value(own, 'aqua_proxy_scrape_stops_total{deployment="a",reason="fetch_cap"}') == 2
+    )
+    # The second scrape serves the two replicas met by the first from their recent pages.
+    assert metric_value(own, 'aqua_proxy_replicas_served{deployment="a"}') == 4
+
+
+def test_a_failure_after_some_pages_serves_those_pages(upstream):
+    pages = [replica_page(1_795_000_000.0 + 100 * i, i + 1) for i in range(2)]
+    replicas = Replicas(*pages, fail_after=1)
+    upstream.get(UPSTREAM).mock(side_effect=replicas)
+
+    async def go():
+        async with proxy_with_instances(2) as client:
+            response = await client.get("/targets/a/metrics")
+            return response, (await client.get("/metrics")).text
+
+    response, own = asyncio.run(go())
+    assert response.status_code == 200 and b'replica="' in response.content
+    assert (
+        metric_value(own, 'aqua_proxy_scrape_stops_total{deployment="a",reason="fetch_failed"}')
+        == 1
+    )
+    # The failed attempt is still counted as an upstream response, not as a failed scrape.
+    assert metric_value(own, 'aqua_proxy_upstream_responses_total{code="500",deployment="a"}') == 1
+    assert "aqua_proxy_scrape_failures_total{" not in own
+
+
+def test_concurrent_scrapes_of_one_target_gather_one_at_a_time(upstream):
+    pages = [replica_page(1_795_000_000.0 + 100 * i, 1) for i in range(2)]
+    in_flight = 0
+    most = 0
+
+    async def answer(request):
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return replicas(request)
+
+    replicas = Replicas(*pages)
+    upstream.get(UPSTREAM).mock(side_effect=answer)
+
+    async def go():
+        async with proxy_with_instances(2) as client:
+            return await asyncio.gather(*(client.get("/targets/a/metrics") for _ in range(3)))
+
+    responses = asyncio.run(go())
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert most == 1
+
+
+def test_a_target_not_known_at_start_gets_its_own_replica_state(upstream):
+    # Discovery may add a target after the forwarder was built.
+    pages = [replica_page(1_795_000_000.0 + 100 * i, 1) for i in range(2)]
+    replicas = Replicas(*pages)
+    upstream.get(UPSTREAM).mock(side_effect=replicas)
+    late = Target("late", UPSTREAM, labels={"deployment": "late"}, instance_count=2)
+
+    proxy = load_settings({"TARGETS": f"a={UPSTREAM}", "OCI_AUTH": "none"}).proxy
+
+    async def go():
+        clients = UpstreamClients(proxy, None)
+        forwarder = Forwarder(
+            clients=clients,
+            metrics=create_proxy_metrics(),
+            upstream_timeout_seconds=5,
+            max_response_bytes=1 << 20,
+            max_inflight_per_target=1,
+        )
+        try:
+            return await forwarder.scrape(
+                late, accept=None, accept_encoding=None, scrape_timeout_header=None
+            )
+        finally:
+            await clients.aclose()
+
+    outcome = asyncio.run(go())
+    assert outcome.status == 200 and outcome.body.count(b'replica="') == 4
+    assert replicas.calls == 2

@@ -22,7 +22,8 @@ EXPECTED_ALERTS = {
     "AquaKVCacheNearFull",
     "AquaPreemptions",
     "AquaGenerationStalled",
-    "AquaReplicaCounterFlapping",
+    "AquaReplicaRestartLoop",
+    "AquaReplicaMissing",
     "AquaProxySignatureRefused",
     "AquaGatewayErrorsOnly",
 }

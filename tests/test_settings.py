@@ -324,3 +324,19 @@ def test_discovery_without_credentials_asks_for_them(tmp_path):
 def test_discovery_settings_without_a_compartment_are_a_mistake(name, tmp_path):
     found = problems({"DATA_DIR": str(tmp_path), name: "x"})
     assert found == [f"{name}: only used by fleet discovery; set OCI_COMPARTMENT_ID to turn it on"]
+
+
+def test_replica_settings(tmp_path):
+    # Several replicas behind one deployment (issue 11): the tracker's ages follow the interval.
+    settings = load_settings({"DATA_DIR": str(tmp_path), "SCRAPE_INTERVAL": "30s"})
+    assert settings.proxy.scrape_interval_seconds == 30.0
+    assert settings.proxy.replica_fetch_cap == 40
+    capped = load_settings({"DATA_DIR": str(tmp_path), "REPLICA_FETCH_CAP": "3"})
+    assert capped.proxy.replica_fetch_cap == 3
+    for value, expected in (
+        ("41", "REPLICA_FETCH_CAP: at most 40, got 41"),
+        ("0", "REPLICA_FETCH_CAP: must be greater than 0"),
+        ("many", "REPLICA_FETCH_CAP: 'many' is not a whole number"),
+    ):
+        found = problems({"DATA_DIR": str(tmp_path), "REPLICA_FETCH_CAP": value})
+        assert any(line.startswith(expected) for line in found), found

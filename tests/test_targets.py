@@ -2,6 +2,7 @@ import pytest
 
 from app.errors import ConfigError
 from app.targets import (
+    Target,
     TargetError,
     complete_metrics_url,
     demo_target,
@@ -110,3 +111,15 @@ def test_target_errors_are_configuration_errors():
     with pytest.raises(ConfigError) as info:
         parse_targets("ftp://x/metrics", None)
     assert info.value.problems == ["TARGET: 'ftp://x/metrics' is not an http(s) URL"]
+
+
+def test_replica_is_a_reserved_label_and_instance_counts_are_positive():
+    # The proxy labels each replica's series `replica` (issue 11): a target label of that name
+    # would clash with it.
+    with pytest.raises(TargetError, match="reserved"):
+        Target("a", "http://127.0.0.1:9/metrics", labels={"replica": "x"})
+    with pytest.raises(TargetError, match="at least 1"):
+        Target("a", "http://127.0.0.1:9/metrics", instance_count=0)
+    known = Target("a", "http://127.0.0.1:9/metrics", instance_count=3)
+    # Discovery may learn the count later: it does not make another target.
+    assert known == Target("a", "http://127.0.0.1:9/metrics") and known.instance_count == 3

@@ -46,7 +46,8 @@ class DiscoveredDeployment:
 
     `url` is the `model_deployment_url` exactly as the API gave it (not yet validated);
     `instance_count` is the fixed pool size, or the autoscaling maximum (else initial) count,
-    None when the configuration does not say.
+    None when the configuration does not say; `autoscaled` tells the two apart (an autoscaled
+    pool may run fewer instances than its maximum at any moment).
     """
 
     ocid: str
@@ -63,10 +64,17 @@ class DiscoveredDeployment:
     inference_container: InferenceContainer
     image: str
     time_created: datetime | None
+    autoscaled: bool = False
 
     @property
     def is_active(self) -> bool:
         return self.lifecycle_state == ACTIVE
+
+    @property
+    def known_replicas(self) -> int | None:
+        """How many replicas serve the URL right now, where the configuration says so: the fixed
+        pool size; None for an autoscaled pool (the proxy learns its current size instead)."""
+        return None if self.autoscaled else self.instance_count
 
 
 def _get(source: Any, name: str) -> Any:
@@ -148,4 +156,5 @@ def from_summary(summary: Any, *, region: str) -> DiscoveredDeployment:
         inference_container=classify_image(image),
         image=image,
         time_created=created if isinstance(created, datetime) else None,
+        autoscaled=_get(scaling, "policy_type") == "AUTOSCALING",
     )

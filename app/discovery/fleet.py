@@ -12,7 +12,7 @@ Explicit and discovered targets are the same `app.targets.Target` the routes and
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cached_property
 from urllib.parse import urlsplit, urlunsplit
@@ -105,6 +105,7 @@ def build_fleet(
     names = assign_names(fleet_members, reserved={t.name for t in explicit}, fixed=fixed)
 
     enriched: dict[str, dict[str, str]] = {}
+    enriched_replicas: dict[str, int | None] = {}
     entries: list[FleetEntry] = []
     discovered_targets: list[Target] = []
     for deployment in fleet_members:
@@ -115,15 +116,24 @@ def build_fleet(
             reason = f"configured explicitly as target {name!r} (scraped under that name)"
             if name not in enriched:
                 enriched[name] = labels
+                enriched_replicas[name] = deployment.known_replicas
         elif url is not None and not deployment.is_active:
             reason = f"not ACTIVE ({deployment.lifecycle_state})"
         scraped = url is not None and not reason
         if scraped and url is not None:
-            discovered_targets.append(Target(name=name, url=url, labels=labels))
+            discovered_targets.append(
+                Target(name=name, url=url, labels=labels, instance_count=deployment.known_replicas)
+            )
         entries.append(FleetEntry(deployment, name, labels, url, scraped, reason))
 
     targets = [
-        Target(t.name, t.url, {**t.labels, **enriched[t.name]}) if t.name in enriched else t
+        replace(
+            t,
+            labels={**t.labels, **enriched[t.name]},
+            instance_count=t.instance_count or enriched_replicas[t.name],
+        )
+        if t.name in enriched
+        else t
         for t in explicit
     ]
     targets.extend(sorted(discovered_targets, key=lambda t: t.name))

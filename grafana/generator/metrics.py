@@ -70,3 +70,15 @@ DEMO_UP = sel("up", 'demo="true"', model=False)
 UP_BY_DEPLOYMENT = f"max by (deployment) ({sel('up', model=False)})"
 # This container's own programs, as Prometheus scrapes them.
 STACK_JOBS = 'job=~"aqua-proxy|prometheus|grafana"'
+
+# --- several replicas behind one deployment (the proxy labels each replica's series `replica`) ---
+# prometheus_client's process collector: one start time per vLLM API server process, so a restart
+# or an added replica makes a deployment's newest start time change.
+START_TIME = "process_start_time_seconds"
+START_TIME_SELECTOR = sel(START_TIME, model=False)
+
+
+def replica_starts(window: str, selector: str = START_TIME_SELECTOR) -> str:
+    """New vLLM processes per deployment within `window` (restarts and added replicas): how often
+    the deployment's newest process start time changed, sampled each minute."""
+    return f"changes(max by (deployment) ({selector})[{window}:1m])"

@@ -204,7 +204,8 @@ def deployment_scrapes(grid: Layout) -> None:
         8,
         timeseries(
             "Proxy requests in flight",
-            "Upstream requests the proxy is waiting on, per deployment.\n\n**When it is bad:** "
+            "Scrapes the proxy is answering, per deployment (one fetches from the deployment at "
+            "a time, the others wait for it).\n\n**When it is bad:** "
             "more than one for long means scrapes pile up behind a slow upstream; the proxy then "
             "refuses new ones (failure kind *busy*).\n\nMetric: `aqua_proxy_inflight_requests`",
             targets(

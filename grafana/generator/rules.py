@@ -18,8 +18,10 @@ from grafana.generator.metrics import (
     KV_USAGE,
     PREEMPTIONS,
     RUNNING,
+    START_TIME,
     TTFT,
     WAITING,
+    replica_starts,
 )
 from grafana.generator.promql import ALERT_MATCHERS, fallback
 
@@ -111,8 +113,8 @@ VLLM_ALERTS = (
         "warning",
         "{{ $labels.deployment }}: KV cache {{ $value | humanizePercentage }} full",
         "The GPU KV cache of deployment {{ $labels.deployment }} (model {{ $labels.model_name }}) has stayed above 90% for 10 minutes. New requests wait and running ones get preempted. Add instances, lower --max-num-seqs or --max-model-len, or use a shape with more GPU memory.",
-        "Averaged over engines and over 5 minutes: behind a load balancer successive scrapes may\n"
-        f"read different replicas. Older vLLM names it {KV_USAGE.old}.",
+        "Averaged over engines, replicas and 5 minutes (one full replica among idle ones is not a\n"
+        f"full deployment: see the Replicas row). Older vLLM names it {KV_USAGE.old}.",
     ),
     Alert(
         "AquaPreemptions",
@@ -136,18 +138,30 @@ VLLM_ALERTS = (
         "a hung engine. The alert's value is the number of running requests.",
     ),
     Alert(
-        "AquaReplicaCounterFlapping",
-        f"max by (deployment) (resets({GENERATION_TOKENS.new}{VLLM}[15m])) > 3",
+        "AquaReplicaRestartLoop",
+        f"{replica_starts('30m', START_TIME + VLLM)} > 3",
         "5m",
         "warning",
-        "{{ $labels.deployment }}: vLLM counters went backwards {{ $value | humanize }} times in 15 minutes",
-        "The counters of deployment {{ $labels.deployment }} keep going backwards. Either scrapes reach different replicas behind the deployment's load balancer (several instances), so every rate on the dashboards (throughput, latency percentiles, error ratios) is wrong while gauges stay meaningful, or the server is restarting in a loop (check its logs). Use one instance per deployment for exact rates.",
-        "A restart resets counters once; scrapes alternating between replicas behind the\n"
-        "deployment's load balancer make them go backwards again and again.",
+        "{{ $labels.deployment }}: {{ $value | humanize }} vLLM processes started in 30 minutes",
+        "More than 3 vLLM server processes of deployment {{ $labels.deployment }} started within 30 minutes: a replica is restarting in a loop (or the deployment keeps scaling). Each restart shows as a new replica in the Replicas row of the vLLM deployment dashboard, with its start time. Check the deployment's logs for out-of-memory or CUDA errors and a crashing engine, and the shape's memory against the model's size.",
+        "The proxy labels each replica's series with `replica` (from its process start time), so\n"
+        "counters never go backwards between replicas; what is left to watch is how often a new\n"
+        "process appears: the deployment's newest start time changing, sampled each minute.",
     ),
 )
 
 MONITORING_ALERTS = (
+    Alert(
+        "AquaReplicaMissing",
+        'max by (deployment) (aqua_proxy_replicas_served{job="aqua-proxy"})\n'
+        '  < max by (deployment) (aqua_proxy_replicas_expected{job="aqua-proxy"})\n',
+        "10m",
+        "warning",
+        "{{ $labels.deployment }}: only {{ $value }} replicas answer the proxy's scrapes",
+        "For 10 minutes the proxy's scrapes of deployment {{ $labels.deployment }} have met fewer replicas than expected (its instance count where discovery knows it), so the missing replicas' metrics are not on the dashboards and the deployment's sums are too low. The load balancer is not routing to a replica: check in the OCI console whether an instance is unhealthy or being replaced, and, if every replica is healthy, why the proxy's fetching stopped (fetch cap or deadline) in the Replicas row of the vLLM deployment dashboard.",
+        "A replica that does not answer one scrape is served from its last page for two scrape\n"
+        "intervals, so only one missing for longer lowers `aqua_proxy_replicas_served`.",
+    ),
     Alert(
         "AquaProxySignatureRefused",
         "sum by (deployment) (\n"

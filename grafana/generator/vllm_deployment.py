@@ -3,7 +3,7 @@ and `vllm_engine`."""
 
 from __future__ import annotations
 
-from grafana.generator import vllm_engine, vllm_infrastructure, vllm_latency
+from grafana.generator import vllm_engine, vllm_infrastructure, vllm_latency, vllm_replicas
 from grafana.generator.dashboard import (
     DATASOURCE_VARIABLE,
     DEPLOYMENT_VARIABLE,
@@ -25,6 +25,7 @@ from grafana.generator.metrics import (
     TTFT,
     UP_BY_DEPLOYMENT,
     WAITING,
+    replica_starts,
 )
 from grafana.generator.panels import UP_MAPPINGS, Json, stat, table, target
 from grafana.generator.promql import counter_rate, gauge, quantile, sel
@@ -141,7 +142,8 @@ def tiles(grid: Layout) -> None:
         4,
         stat(
             "Requests / s",
-            "Requests finished per second (any finish reason), per deployment. A sudden drop to "
+            "Requests finished per second (any finish reason), per deployment, summed over its "
+            "replicas. A sudden drop to "
             "zero while clients are sending means requests are not reaching the engine.\n\n"
             "Metric: `vllm:request_success_total` (vLLM 0.3: `vllm:e2e_request_latency_seconds_count`)",
             [target(REQUEST_RATE, "{{deployment}}")],
@@ -208,8 +210,8 @@ def tiles(grid: Layout) -> None:
         4,
         stat(
             "KV cache usage",
-            "Share of the GPU KV cache in use, averaged over the deployment's engines (summing "
-            "per-engine fractions would exceed 100%). Near 100% new requests wait and running ones "
+            "Share of the GPU KV cache in use, averaged over the deployment's engines and replicas "
+            "(summing per-engine fractions would exceed 100%). Near 100% new requests wait and running ones "
             "get preempted; above 90% for 10 minutes raises *AquaKVCacheNearFull*.\n\n"
             "Metric: `vllm:kv_cache_usage_perc` (older vLLM: `vllm:gpu_cache_usage_perc`)",
             [target(gauge(KV_USAGE, "avg"), "{{deployment}}")],
@@ -223,7 +225,7 @@ def tiles(grid: Layout) -> None:
         4,
         stat(
             "Running requests",
-            "Requests in the engine's running batch now. Flat at the configured `--max-num-seqs` "
+            "Requests in the running batches now, summed over the deployment's replicas. Flat at the configured `--max-num-seqs` "
             "means the batch is full and further requests queue.\n\n"
             "Metric: `vllm:num_requests_running`",
             [target(gauge(RUNNING, "sum"), "{{deployment}}")],
@@ -275,19 +277,14 @@ def tiles(grid: Layout) -> None:
         4,
         4,
         stat(
-            "Counter resets (time range)",
-            "How many times vLLM's generation-token counter went backwards in the selected time "
-            "range. One per server restart is normal. Many mean the scrapes alternate between "
-            "replicas behind the deployment's load balancer: every rate on this dashboard is then "
-            "wrong (too high), while gauges stay meaningful. Run one instance per deployment, or "
-            "read only the gauges.\n\nMetric: `resets(vllm:generation_tokens_total)`",
-            [
-                target(
-                    f"max by (deployment) (resets({sel(GENERATION_TOKENS.new)}[$__range]))",
-                    "{{deployment}}",
-                    instant=True,
-                )
-            ],
+            "Replica starts (time range)",
+            "New vLLM server processes in the selected time range: restarts and added replicas. "
+            "Zero is the normal case; one per deployment or scaling step is expected. Each "
+            "replica behind the load balancer keeps its own series (label `replica`), so a "
+            "restart never makes counters go backwards or rates spike. Several in a short time "
+            "mean a replica restarts in a loop (*AquaReplicaRestartLoop*); the collapsed "
+            "*Replicas* row shows which.\n\nMetric: `process_start_time_seconds`",
+            [target(replica_starts("$__range"), "{{deployment}}", instant=True)],
             unit="short",
             steps=((None, "green"), (1, "orange"), (4, "red")),
             graph=False,
@@ -309,6 +306,7 @@ def build() -> Json:
     vllm_engine.quality(grid)
     vllm_engine.optional_features(grid)
     vllm_infrastructure.infrastructure(grid)
+    vllm_replicas.replicas(grid)
     return dashboard(
         "aqua-vllm",
         "vLLM deployment",

@@ -6,7 +6,6 @@ from __future__ import annotations
 from grafana.generator.layout import Layout
 from grafana.generator.metrics import (
     GENERATION_LEN,
-    GENERATION_TOKENS,
     KV_USAGE,
     LORA_INFO,
     PREEMPTIONS,
@@ -20,6 +19,7 @@ from grafana.generator.metrics import (
     UP_BY_DEPLOYMENT,
     WAITING,
     WAITING_BY_REASON,
+    replica_starts,
 )
 from grafana.generator.panels import (
     heatmap,
@@ -101,9 +101,9 @@ def scheduler(grid: Layout) -> None:
         timeseries(
             "KV cache usage",
             "Share of the GPU KV cache in use: the average and the fullest engine of each "
-            "deployment. Averaged, not summed, because each engine reports a fraction of its own "
-            "cache; the maximum shows the engine that will preempt first. Behind a load balancer "
-            "successive scrapes may read different replicas, so the line can zig-zag.\n\n"
+            "deployment, over all its replicas. Averaged, not summed, because each engine reports "
+            "a fraction of its own cache; the maximum shows the engine that will preempt first."
+            "\n\n"
             "**When it is bad:** close to 100% under load is expected; staying above 90% "
             "(*AquaKVCacheNearFull*) with queueing or preemptions means the cache is too small for "
             "the traffic.\n\nMetric: `vllm:kv_cache_usage_perc` (older vLLM: "
@@ -184,26 +184,20 @@ def shapes(grid: Layout) -> None:
 
 
 def quality(grid: Layout) -> None:
-    """Counter resets (replica flapping) and scrape status."""
+    """Replica starts and scrape status."""
     grid.row("Data quality")
     grid.add(
         12,
         8,
         timeseries(
-            "Counter resets (15 min window)",
-            "Times vLLM's generation-token counter went backwards in the preceding 15 minutes. A "
-            "single step marks a restart. A lasting plateau means successive scrapes reach "
-            "different replicas behind the deployment's load balancer: each replica has its own "
-            "counters, so every rate-based panel over-reports.\n\n**When it is bad:** above 3 "
-            "raises *AquaReplicaCounterFlapping*. Trust gauges (running, waiting, KV cache) and "
-            "treat rates as unreliable, or run one instance per deployment.\n\n"
-            "Metric: `resets(vllm:generation_tokens_total[15m])`",
-            targets(
-                (
-                    "{{deployment}}",
-                    f"max by (deployment) (resets({sel(GENERATION_TOKENS.new)}[15m]))",
-                )
-            ),
+            "Replica starts (30 min window)",
+            "New vLLM server processes (restarts and added replicas) in the preceding 30 minutes, "
+            "per deployment. Each replica behind the load balancer keeps its own series (label "
+            "`replica`), so a restart shows as one new replica, never as counters going "
+            "backwards.\n\n**When it is bad:** above 3 raises *AquaReplicaRestartLoop*: a "
+            "replica restarting in a loop (out of memory, a crashing engine); see the collapsed "
+            "*Replicas* row for which one, and its logs.\n\nMetric: `process_start_time_seconds`",
+            targets(("{{deployment}}", replica_starts("30m"))),
             unit="short",
             steps=((None, "green"), (3, "red")),
             threshold_style="dashed",
@@ -289,13 +283,14 @@ def optional_features(grid: Layout) -> None:
         7,
         table(
             "LoRA adapters (latest)",
-            "The adapters each deployment is running and has waiting, and its adapter budget "
-            "(`max_lora`), from the most recent report.\n\n**When it is bad:** adapters that "
+            "The adapters each deployment (each replica, where it has several) is running and has "
+            "waiting, and its adapter budget (`max_lora`), from the most recent report.\n\n"
+            "**When it is bad:** adapters that "
             "keep waiting while others run mean the budget is too small: raise `--max-loras`."
             "\n\nMetric: `vllm:lora_requests_info` (it has no model label)",
             [
                 target(
-                    f"1000 * topk by (deployment) (1, {sel(LORA_INFO, model=False)})",
+                    f"1000 * topk by (deployment, replica) (1, {sel(LORA_INFO, model=False)})",
                     instant=True,
                     fmt="table",
                 )
@@ -303,6 +298,7 @@ def optional_features(grid: Layout) -> None:
             unit="dateTimeFromNow",
             rename={
                 "deployment": "Deployment",
+                "replica": "Replica",
                 "running_lora_adapters": "Running adapters",
                 "waiting_lora_adapters": "Waiting adapters",
                 "max_lora": "Max adapters",

@@ -81,8 +81,15 @@ QUIET_STACK_TARGETS: dict[TargetKey, str] = {
 LOAD_DEPENDENT_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 4, "A"): "a stack component is down only if a scrape of it times out",
 }
-# None: the demo is served through the forwarder (its own transport), so even the per-upstream
-# series exist for it.
+# The panels reading vLLM's `process_start_time_seconds` (prometheus_client's process collector,
+# on every real vLLM): the simulations of this module do not expose it.
+NO_PROCESS_METRICS: dict[TargetKey, str] = {
+    TargetKey("aqua-vllm", 14, "A"): "no process_start_time_seconds in the simulation",
+    TargetKey("aqua-vllm", 61, "A"): "no process_start_time_seconds in the simulation",
+    TargetKey("aqua-vllm", 104, "A"): "no process_start_time_seconds in the simulation",
+}
+# Always empty in the demo stand (none: the demo goes through the forwarder like any target, so
+# its upstream responses and in-flight scrapes are counted too).
 DEMO_STAND_TARGETS: dict[TargetKey, str] = {}
 # Random in the demo stand; the older-vLLM stand shows each of them with data.
 DEMO_MAY_BE_EMPTY: dict[TargetKey, str] = {
@@ -97,8 +104,11 @@ DEMO_MAY_BE_EMPTY: dict[TargetKey, str] = {
     TargetKey("aqua-health", 5, "A"): "a demo scrape fails only if it times out",
     TargetKey("aqua-health", 22, "A"): "a demo scrape fails only if it times out",
     **LOAD_DEPENDENT_TARGETS,
+    # The demo may or may not simulate process metrics (its replicas need them).
+    **NO_PROCESS_METRICS,
 }
 LEGACY_STAND_TARGETS: dict[TargetKey, str] = {
+    **NO_PROCESS_METRICS,
     TargetKey("aqua-vllm", 1, "A"): "no simulated deployment: the banner reads Live data",
     TargetKey("aqua-vllm", 5, "A"): "the older-vLLM fixture answers no request with a 5xx",
     TargetKey("aqua-vllm", 34, "A"): "the older-vLLM fixture answers no request with a 5xx",
