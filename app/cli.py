@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
+from app.cli_help import command_help
 from app.credentials import CredentialsError, build_credentials, credentials_problem
 from app.errors import ConfigError
 from app.oci_config import AuthMode
@@ -220,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aqua-metrics",
         description="Monitor vLLM deployments on OCI AI Quick Actions "
-        "(signing proxy, Prometheus, Grafana).",
+        "(signing proxy, Prometheus, Alertmanager, Grafana). "
+        "`aqua-metrics <command> --help` says what a command does and which settings it uses.",
     )
     parser.add_argument("--version", action="version", version=f"aqua-metrics {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,7 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
         "check": ("validate the configuration and print what it resolves to", cmd_check),
         "discover": ("list the deployments discovery finds (OCI_COMPARTMENT_ID)", cmd_discover),
         "proxy": ("serve the signing proxy", cmd_proxy),
-        "start": ("run the whole stack (proxy, Prometheus, Grafana) under supervisord", cmd_start),
+        "start": (
+            "run the whole stack (proxy, Prometheus, Alertmanager, Grafana) under supervisord",
+            cmd_start,
+        ),
         "health": ("check that every component of a running stack answers", cmd_health),
         "test-alert": (
             "send a test notification through every configured alert receiver",
@@ -236,11 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     }
     for name, (help_text, handler) in commands.items():
-        sub.add_parser(name, help=help_text).set_defaults(handler=handler)
-    ctl = sub.add_parser("ctl", help="supervisorctl for the running stack, e.g. `ctl status`")
+        sub.add_parser(name, help=help_text, **command_help(name)).set_defaults(handler=handler)
+    ctl = sub.add_parser(
+        "ctl", help="supervisorctl for the running stack, e.g. `ctl status`", **command_help("ctl")
+    )
     ctl.add_argument("arguments", nargs=argparse.REMAINDER)
     ctl.set_defaults(handler=cmd_ctl)
-    run = sub.add_parser("run", help="internal: a program of the stack, as supervisord starts it")
+    run = sub.add_parser(
+        "run",
+        help="internal: a program of the stack, as supervisord starts it",
+        **command_help("run"),
+    )
     run.add_argument(
         "component", choices=["prometheus", "alertmanager", "grafana", "fatal-listener"]
     )
