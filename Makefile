@@ -8,7 +8,7 @@ PYTHON ?= python3
 PROMETHEUS_DIR := $(CURDIR)/.cache/prometheus/root/usr/bin
 DEMO_DATA_DIR ?= $(CURDIR)/.demo-data
 
-.PHONY: deps python-deps prometheus image-tools lint test demo bench image image-test lock clean
+.PHONY: deps python-deps prometheus victoria-metrics image-tools lint test demo bench image image-test lock clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,12 +21,16 @@ python-deps: $(VENV)/.installed
 prometheus:
 	@scripts/install-prometheus.sh >/dev/null
 
+# A real remote-write receiver for tests/stack/test_remote_write.py (Debian's own package).
+victoria-metrics:
+	@scripts/install-victoria-metrics.sh >/dev/null
+
 # buildah + debootstrap: tests/image builds the real Dockerfile against local stand-ins and runs it.
 # Installs them from Debian when missing (needs root then); does nothing when they are present.
 image-tools:
 	@image/install-tools.sh
 
-deps: python-deps prometheus
+deps: python-deps prometheus victoria-metrics
 
 lint: python-deps
 	$(VENV)/bin/ruff check .

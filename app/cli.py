@@ -50,8 +50,21 @@ def describe(settings: Settings) -> list[str]:
         f"grafana: port {settings.grafana.port} (GRAFANA_ENABLED={settings.grafana.enabled})",
         f"scrape: every {settings.scrape_interval}, timeout {settings.scrape_timeout}",
         f"data: {settings.data_dir}",
+        *describe_central(settings),
     ]
     return lines
+
+
+def describe_central(settings: Settings) -> list[str]:
+    """Mode, external label and destinations (URLs only: credentials are never printed)."""
+    central = settings.central
+    remote = central.remote_write
+    datasource = central.grafana_datasource
+    return [
+        f"prometheus mode: {central.mode}; samples labelled aqua_monitor={central.monitor_name}",
+        f"remote_write: {remote.url if remote else 'off'}",
+        f"grafana datasource: {datasource.url if datasource else 'the local Prometheus'}",
+    ]
 
 
 def cmd_check(_: argparse.Namespace, settings: Settings) -> int:

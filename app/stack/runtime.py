@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from app.settings import BasicAuthLogin, Settings, SettingsError
-from app.stack import files
+from app.stack import central, files
 from app.stack.layout import DataLayout
 
 GRAFANA_METRICS_USER = "prometheus"
@@ -82,6 +82,7 @@ def render_prometheus_config(
             }
         jobs.append(job)
     config["scrape_configs"] = jobs
+    central.apply_to_prometheus_config(config, settings, layout)
     return config
 
 
@@ -114,3 +115,9 @@ def write_runtime_files(settings: Settings, layout: DataLayout, *, grafana_enabl
         layout.prometheus_password.unlink(missing_ok=True)
     if grafana_enabled:
         ensure_secret(layout.grafana_metrics_password)
+        central.render_grafana_provisioning(settings, layout)
+    for path, secret in central.remote_write_secret_files(settings, layout).items():
+        if secret is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_private(path, secret)
