@@ -89,6 +89,13 @@ OPTIONAL_FEATURE_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 81, "A"): "vllm:lora_requests_info exists only with --enable-lora",
     TargetKey("aqua-health", 42, "A"): "one row per firing alert: empty is the good case",
 }
+# The "Remote write" row: Prometheus exports remote-storage queue series only with a remote_write
+# (REMOTE_WRITE_URL); tests/stack/test_remote_write.py shows each of them with data.
+REMOTE_WRITE_TARGETS: dict[TargetKey, str] = {
+    TargetKey("aqua-health", panel, ref): "remote_write only: needs REMOTE_WRITE_URL"
+    for panel, ref in ((61, "A"), (62, "A"), (63, "A"), (63, "B"), (64, "A"))
+}
+OPTIONAL_FEATURE_TARGETS.update(REMOTE_WRITE_TARGETS)
 # Targets with no data on vLLM releases older than the family they read (no older name exists).
 NEW_VLLM_ONLY_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 23, ref): "vllm:request_time_per_output_token_seconds is V1-only"
