@@ -117,3 +117,14 @@ def test_legacy_fallbacks_decide_per_deployment():
     for name, rule in alert_rules().items():
         for match in re.finditer(r"\bor\b\s+", rule["expr"]):
             assert rule["expr"][match.end() :].startswith("on (deployment"), name
+
+
+def test_rules_load_into_vmalert_unchanged():
+    """The rule file as it is parses in vmalert (MetricsQL + its template checks), as the README
+    tells VictoriaMetrics users to load it."""
+    from testkit.receivers import find_victoria_metrics
+
+    vmalert = find_victoria_metrics("vmalert")
+    for path in RULE_FILES:
+        result = run([str(vmalert), "-dryRun", f"-rule={path}", "-loggerLevel=ERROR"], REPO_ROOT)
+        assert result.returncode == 0, result.stdout + result.stderr
