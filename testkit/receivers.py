@@ -10,6 +10,7 @@ A missing binary fails loudly, like Prometheus' (testkit/binaries.py): it is nev
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -21,6 +22,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import bcrypt
 
 from testkit.binaries import REPO_ROOT
 from testkit.ports import free_port
@@ -163,3 +166,152 @@ class VictoriaMetrics:
 
 def start_victoria_metrics(data_dir: Path) -> VictoriaMetrics:
     return VictoriaMetrics(data_dir=data_dir).start()
+
+
+@dataclass
+class BearerGate:
+    """vmauth in front of a receiver: forwards only requests bearing `token` (401 otherwise).
+
+    Proves that the stack really sends its REMOTE_WRITE_BEARER_TOKEN: without it no sample passes.
+    """
+
+    upstream: str
+    token: str
+    config_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def start(self, timeout: float = 30.0) -> BearerGate:
+        config = {"users": [{"bearer_token": self.token, "url_prefix": self.upstream}]}
+        self.config_path.write_text(json.dumps(config))  # JSON is YAML
+        self.process = subprocess.Popen(
+            [
+                str(find_victoria_metrics("vmauth")),
+                f"-auth.config={self.config_path}",
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                "-loggerLevel=WARN",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_until(self._listening, timeout, 0.1, "vmauth not listening")
+        return self
+
+    def _listening(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"vmauth exited with {self.process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/metrics", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def status_without_token(self) -> int:
+        """HTTP status of a write without credentials (401 when the gate works)."""
+        request = urllib.request.Request(self.write_url, data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class PrometheusReceiver:
+    """Prometheus' own remote-write receiver (`--web.enable-remote-write-receiver`), behind basic
+    auth from its `--web.config.file`: a write without the right login is answered 401."""
+
+    binary: Path
+    folder: Path
+    user: str
+    password: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def _authorization(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+
+    def start(self, timeout: float = 30.0) -> PrometheusReceiver:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        (self.folder / "web.yml").write_text(json.dumps({"basic_auth_users": {self.user: hashed}}))
+        (self.folder / "prometheus.yml").write_text("scrape_configs: []\n")
+        self.process = subprocess.Popen(
+            [
+                str(self.binary),
+                f"--config.file={self.folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--web.config.file={self.folder / 'web.yml'}",
+                "--web.enable-remote-write-receiver",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_until(self._ready, timeout, 0.1, "Prometheus receiver not ready")
+        return self
+
+    def _request(self, path: str, *, authorized: bool = True, data: bytes | None = None) -> int:
+        request = urllib.request.Request(f"{self.url}{path}", data=data)
+        if authorized:
+            request.add_header("Authorization", self._authorization())
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"Prometheus receiver exited with {self.process.returncode}")
+        try:
+            return self._request("/-/ready") == 200
+        except OSError:
+            return False
+
+    def status_without_login(self) -> int:
+        return self._request("/api/v1/write", authorized=False, data=b"")
+
+    def query(self, expr: str) -> list[dict]:
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+        request = urllib.request.Request(url, headers={"Authorization": self._authorization()})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)["data"]["result"]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)

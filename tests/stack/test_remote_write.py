@@ -4,7 +4,8 @@ One receiver and two stacks serve every test of this module (starting them is th
 
 - `server`: PROMETHEUS_MODE=server (local TSDB and rules) plus remote_write, MONITOR_NAME region-a;
 - `agent`: PROMETHEUS_MODE=agent (no local queries, only a WAL that forwards), MONITOR_NAME region-b,
-  with the Grafana stand-in so its datasource provisioning is rendered.
+  with the Grafana stand-in so its datasource provisioning is rendered. It writes through vmauth,
+  which lets only requests with its bearer token (REMOTE_WRITE_BEARER_TOKEN__FILE) through.
 
 Both scrape the built-in demo deployment every 2 s. The one long scenario, the receiver stopped for
 two minutes, runs last and once: the backlog in each stack's WAL must fill the window without a gap.
@@ -22,8 +23,10 @@ import urllib.request
 import pytest
 import yaml
 
-from testkit.receivers import QueryError, VictoriaMetrics
+from testkit.binaries import find_binary
+from testkit.receivers import BearerGate, PrometheusReceiver, QueryError, VictoriaMetrics
 from testkit.stack import Stack, short_tmp_dir
+from testkit.waiting import wait_until
 from tests.stack.test_dashboard_queries import (
     DEMO_MAY_BE_EMPTY,
     DEMO_STAND_TARGETS,
@@ -44,6 +47,7 @@ pytestmark = pytest.mark.stack
 INTERVAL_SECONDS = 2
 FAST = {"SCRAPE_INTERVAL": f"{INTERVAL_SECONDS}s", "SCRAPE_TIMEOUT": "1s"}
 SERVER, AGENT = "region-a", "region-b"
+AGENT_TOKEN = "agent-token-7f3a9c41d2"
 # Scrapes the receiver must hold of each stack before the checks (rate() over 1m windows).
 DATA_SCRAPES = 20
 OUTAGE_SECONDS = 120
@@ -72,11 +76,22 @@ def server(receiver):
 
 
 @pytest.fixture(scope="module")
-def agent(receiver, tmp_path_factory):
+def gate(receiver, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vmauth")
+    gate = BearerGate(receiver.url, AGENT_TOKEN, folder / "auth.yml").start()
+    yield gate
+    gate.stop()
+
+
+@pytest.fixture(scope="module")
+def agent(receiver, gate, tmp_path_factory):
     grafana = install_fake_grafana(tmp_path_factory.mktemp("grafana"))
+    token_file = tmp_path_factory.mktemp("secrets") / "remote-write-token"
+    token_file.write_text(AGENT_TOKEN + "\n")
     stack = Stack.create(
         PROMETHEUS_MODE="agent",
-        REMOTE_WRITE_URL=receiver.write_url,
+        REMOTE_WRITE_URL=gate.write_url,
+        REMOTE_WRITE_BEARER_TOKEN__FILE=str(token_file),
         MONITOR_NAME=AGENT,
         GRAFANA_ENABLED="true",
         GRAFANA_BIN=str(grafana),
@@ -128,7 +143,11 @@ def test_two_stacks_writing_into_one_store_stay_apart(filled, server, agent):
     assert sorted(s["metric"]["aqua_monitor"] for s in counters) == sorted([SERVER, AGENT])
 
 
-def test_agent_mode_forwards_without_local_queries(filled, agent, receiver):
+def test_agent_mode_forwards_without_local_queries(filled, agent, receiver, gate):
+    # Its samples arrived (`filled`) through a gate that refuses writes without the token.
+    assert gate.status_without_token() == 401
+    assert AGENT_TOKEN not in (agent.data_dir / "runtime" / "prometheus.yml").read_text()
+    assert AGENT_TOKEN not in agent.logs()
     url = agent.prometheus_url + "/api/v1/query?query=up"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url, timeout=10)
@@ -210,6 +229,37 @@ def test_every_dashboard_query_runs_on_the_receiver_and_returns_data(filled, ser
     for key in REMOTE_WRITE_TARGETS:
         (query,) = [q for q in queries if q.key == key]
         assert has_data(query.expr, False), query
+
+
+def test_prometheus_own_receiver_with_basic_auth_from_a_password_file(tmp_path):
+    """Prometheus' remote-write receiver, behind basic auth: the login from the settings reaches it."""
+    password = "receiver-password-51c2e8"
+    receiver = PrometheusReceiver(
+        find_binary("prometheus", "PROMETHEUS_BIN"), short_tmp_dir("promrx-"), "collector", password
+    ).start()
+    password_file = tmp_path / "password"
+    password_file.write_text(password + "\n")
+    stack = Stack.create(
+        REMOTE_WRITE_URL=receiver.write_url,
+        REMOTE_WRITE_BASIC_AUTH_USER="collector",
+        REMOTE_WRITE_BASIC_AUTH_PASSWORD__FILE=str(password_file),
+        MONITOR_NAME="region-c",
+        **FAST,
+    )
+    try:
+        assert receiver.status_without_login() == 401
+        stack.start()
+        wait_until(
+            lambda: receiver.query('up{job="vllm", deployment="demo", aqua_monitor="region-c"}'),
+            60,
+            0.5,
+            "no sample reached Prometheus' receiver",
+        )
+        assert password not in (stack.data_dir / "runtime" / "prometheus.yml").read_text()
+        assert password not in stack.logs()
+    finally:
+        stack.cleanup()
+        receiver.stop()
 
 
 def _backlog_drained(receiver: VictoriaMetrics, monitor: str) -> bool:
