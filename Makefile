@@ -10,7 +10,7 @@ ALERTMANAGER_DIR := $(CURDIR)/.cache/alertmanager/root/usr/bin
 STACK_PATH := $(PROMETHEUS_DIR):$(ALERTMANAGER_DIR)
 DEMO_DATA_DIR ?= $(CURDIR)/.demo-data
 
-.PHONY: deps python-deps prometheus alertmanager image-tools lint test demo bench image image-test lock clean
+.PHONY: deps python-deps prometheus alertmanager victoria-metrics image-tools lint test demo bench image image-test lock clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,16 @@ prometheus:
 alertmanager:
 	@scripts/install-alertmanager.sh >/dev/null
 
+# A real remote-write receiver for tests/stack/test_remote_write.py (Debian's own package).
+victoria-metrics:
+	@scripts/install-victoria-metrics.sh >/dev/null
+
 # buildah + debootstrap: tests/image builds the real Dockerfile against local stand-ins and runs it.
 # Installs them from Debian when missing (needs root then); does nothing when they are present.
 image-tools:
 	@image/install-tools.sh
 
-deps: python-deps prometheus alertmanager
+deps: python-deps prometheus alertmanager victoria-metrics
 
 lint: python-deps
 	$(VENV)/bin/ruff check .

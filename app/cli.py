@@ -67,6 +67,7 @@ def describe(settings: Settings) -> list[str]:
         f"scrape: every {settings.scrape_interval}, timeout {settings.scrape_timeout}",
         f"data: {settings.data_dir}",
         f"alerts: {describe_alerting(settings)}",
+        *describe_central(settings),
     ]
     return lines
 
@@ -87,6 +88,18 @@ def describe_alerting(settings: Settings) -> str:
     if alerting.email:
         parts.append(f"e-mail to {', '.join(alerting.email.to)} via {alerting.email.smarthost}")
     return f"{where}, to " + "; ".join(parts) if parts else f"{where}, no receiver (not delivered)"
+
+
+def describe_central(settings: Settings) -> list[str]:
+    """Mode, external label and destinations (URLs only: credentials are never printed)."""
+    central = settings.central
+    remote = central.remote_write
+    datasource = central.grafana_datasource
+    return [
+        f"prometheus mode: {central.mode}; samples labelled aqua_monitor={central.monitor_name}",
+        f"remote_write: {remote.url if remote else 'off'}",
+        f"grafana datasource: {datasource.url if datasource else 'the local Prometheus'}",
+    ]
 
 
 def cmd_check(_: argparse.Namespace, settings: Settings) -> int:

@@ -295,3 +295,23 @@ def test_check_describes_discovery(api_key, datascience):
         in result.stdout
     )
     assert datascience.calls == []  # check lists nothing
+
+
+def test_check_describes_the_central_store_without_its_secrets(tmp_path):
+    result = run_cli(
+        "check",
+        DATA_DIR=str(tmp_path),
+        PROMETHEUS_MODE="agent",
+        MONITOR_NAME="fra-prod",
+        REMOTE_WRITE_URL="https://mimir.example.invalid/api/v1/push",
+        REMOTE_WRITE_BEARER_TOKEN="write-secret-9",
+        GRAFANA_DATASOURCE_URL="https://mimir.example.invalid/prometheus",
+        GRAFANA_DATASOURCE_BASIC_AUTH_USER="reader",
+        GRAFANA_DATASOURCE_BASIC_AUTH_PASSWORD="read-secret-9",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "prometheus mode: agent; samples labelled aqua_monitor=fra-prod" in lines
+    assert "remote_write: https://mimir.example.invalid/api/v1/push" in lines
+    assert "grafana datasource: https://mimir.example.invalid/prometheus" in lines
+    assert "secret-9" not in result.stdout + result.stderr

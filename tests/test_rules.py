@@ -26,7 +26,10 @@ EXPECTED_ALERTS = {
     "AquaReplicaMissing",
     "AquaProxySignatureRefused",
     "AquaGatewayErrorsOnly",
+    "AquaRemoteWriteBehind",
 }
+# Alerts about the collector itself rather than one deployment: each names its remote_write queue.
+COLLECTOR_ALERTS = {"AquaRemoteWriteBehind"}
 
 
 def load(path: Path) -> dict:
@@ -92,15 +95,17 @@ def test_alert_is_actionable(name):
     assert rule["labels"]["severity"] in {"critical", "warning"}
     annotations = rule["annotations"]
     assert annotations["summary"].strip()
-    assert "{{ $labels.deployment }}" in annotations["summary"] + annotations["description"]
+    subject = "{{ $labels.url }}" if name in COLLECTOR_ALERTS else "{{ $labels.deployment }}"
+    assert subject in annotations["summary"] + annotations["description"]
     assert len(annotations["description"]) > 120, "say what it means and what to do"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_ALERTS))
 def test_alert_is_per_deployment(name):
     expr = alert_rules()[name]["expr"]
+    grouping = "url" if name in COLLECTOR_ALERTS else "deployment"
     for clause in re.findall(r"\b(?:sum|max|avg|min) by \(([^)]*)\)", expr):
-        assert "deployment" in [label.strip() for label in clause.split(",")], expr
+        assert grouping in [label.strip() for label in clause.split(",")], expr
 
 
 def test_alert_expressions_use_real_vllm_series():
@@ -114,3 +119,14 @@ def test_legacy_fallbacks_decide_per_deployment():
     for name, rule in alert_rules().items():
         for match in re.finditer(r"\bor\b\s+", rule["expr"]):
             assert rule["expr"][match.end() :].startswith("on (deployment"), name
+
+
+def test_rules_load_into_vmalert_unchanged():
+    """The rule file as it is parses in vmalert (MetricsQL + its template checks), as the README
+    tells VictoriaMetrics users to load it."""
+    from testkit.receivers import find_victoria_metrics
+
+    vmalert = find_victoria_metrics("vmalert")
+    for path in RULE_FILES:
+        result = run([str(vmalert), "-dryRun", f"-rule={path}", "-loggerLevel=ERROR"], REPO_ROOT)
+        assert result.returncode == 0, result.stdout + result.stderr

@@ -340,3 +340,137 @@ def test_replica_settings(tmp_path):
     ):
         found = problems({"DATA_DIR": str(tmp_path), "REPLICA_FETCH_CAP": value})
         assert any(line.startswith(expected) for line in found), found
+
+
+# --- central store: remote_write, agent mode, Grafana's datasource ------------------------------
+
+CENTRAL = "https://mimir.example.invalid/api/v1/push"
+
+
+def test_central_defaults_are_a_server_writing_nowhere(tmp_path):
+    central = load_settings({"DATA_DIR": str(tmp_path)}).central
+    assert central.mode == "server" and not central.agent
+    assert central.remote_write is None and central.grafana_datasource is None
+    assert central.monitor_name  # derived from the host: never empty
+
+
+def test_monitor_name_default_is_stable_and_names_the_region(tmp_path):
+    env = {"DATA_DIR": str(tmp_path), "OCI_RESOURCE_PRINCIPAL_REGION": "eu-frankfurt-1"}
+    first = load_settings(env).central.monitor_name
+    assert first == load_settings(env).central.monitor_name
+    assert first.startswith("eu-frankfurt-1-")
+    assert load_settings({**env, "MONITOR_NAME": "fra-prod"}).central.monitor_name == "fra-prod"
+
+
+def test_remote_write_with_bearer_token_from_a_file_and_tenant_headers(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("tok-123\n")
+    central = load_settings(
+        {
+            "DATA_DIR": str(tmp_path),
+            "REMOTE_WRITE_URL": CENTRAL,
+            "REMOTE_WRITE_BEARER_TOKEN__FILE": str(token),
+            "REMOTE_WRITE_HEADERS": "X-Scope-OrgID=tenant-a, THANOS-TENANT=x",
+            "REMOTE_WRITE_MAX_SHARDS": "8",
+        }
+    ).central
+    remote = central.remote_write
+    assert remote.url == CENTRAL and remote.auth.bearer_token.value == "tok-123"
+    assert remote.headers == (("X-Scope-OrgID", "tenant-a"), ("THANOS-TENANT", "x"))
+    assert remote.max_shards == 8 and remote.max_backoff == "5s"
+    assert "tok-123" not in repr(central)
+
+
+def test_agent_mode_with_basic_auth_and_a_grafana_datasource(tmp_path):
+    central = load_settings(
+        {
+            "DATA_DIR": str(tmp_path),
+            "PROMETHEUS_MODE": "agent",
+            "REMOTE_WRITE_URL": "http://127.0.0.1:8428/api/v1/write",
+            "REMOTE_WRITE_BASIC_AUTH_USER": "writer",
+            "REMOTE_WRITE_BASIC_AUTH_PASSWORD": "pw",
+            "GRAFANA_DATASOURCE_URL": "https://mimir.example.invalid/prometheus",
+            "GRAFANA_DATASOURCE_BEARER_TOKEN": "read-token",
+            "GRAFANA_DATASOURCE_HEADERS": "X-Scope-OrgID=tenant-a",
+        }
+    ).central
+    assert central.agent
+    assert central.remote_write.auth.basic_auth.user == "writer"
+    datasource = central.grafana_datasource
+    assert datasource.url == "https://mimir.example.invalid/prometheus"
+    assert datasource.auth.bearer_token.value == "read-token"
+    assert datasource.headers == (("X-Scope-OrgID", "tenant-a"),)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"PROMETHEUS_MODE": "edge"}, "PROMETHEUS_MODE: 'edge' is not one of server, agent"),
+        ({"PROMETHEUS_MODE": "agent"}, "PROMETHEUS_MODE: agent mode forwards everything"),
+        ({"REMOTE_WRITE_URL": "http://mimir.internal/api/v1/push"}, "REMOTE_WRITE_URL: use https"),
+        ({"REMOTE_WRITE_URL": "ftp://mimir/x"}, "REMOTE_WRITE_URL: 'ftp://mimir/x' is not an"),
+        (
+            {"REMOTE_WRITE_URL": "https://u:p@mimir/x"},
+            "REMOTE_WRITE_URL: put credentials in the auth settings",
+        ),
+        ({"REMOTE_WRITE_BEARER_TOKEN": "t"}, "REMOTE_WRITE_URL: auth or headers are set, but no"),
+        (
+            {"REMOTE_WRITE_URL": CENTRAL, "REMOTE_WRITE_BEARER_TOKEN": "t"}
+            | {"REMOTE_WRITE_BASIC_AUTH_USER": "u", "REMOTE_WRITE_BASIC_AUTH_PASSWORD": "p"},
+            "REMOTE_WRITE_BEARER_TOKEN: set a bearer token or basic auth, not both",
+        ),
+        (
+            {"REMOTE_WRITE_URL": CENTRAL, "REMOTE_WRITE_BASIC_AUTH_USER": "u"},
+            "REMOTE_WRITE_BASIC_AUTH_USER: set it together with REMOTE_WRITE_BASIC_AUTH_PASSWORD",
+        ),
+        (
+            {"REMOTE_WRITE_URL": CENTRAL, "REMOTE_WRITE_HEADERS": "Authorization=Bearer x"},
+            "REMOTE_WRITE_HEADERS: Authorization is set by Prometheus or the auth settings",
+        ),
+        (
+            {"REMOTE_WRITE_URL": CENTRAL, "REMOTE_WRITE_HEADERS": "X-Scope-OrgID"},
+            "REMOTE_WRITE_HEADERS: 'X-Scope-OrgID' is not Name=value",
+        ),
+        (
+            {"REMOTE_WRITE_URL": CENTRAL, "REMOTE_WRITE_HEADERS": "A=1,a=2"},
+            "REMOTE_WRITE_HEADERS: a is given twice",
+        ),
+        (
+            {"REMOTE_WRITE_URL": CENTRAL, "REMOTE_WRITE_MAX_SHARDS": "0"},
+            "REMOTE_WRITE_MAX_SHARDS: must be greater than 0",
+        ),
+        ({"MONITOR_NAME": "two words"}, "MONITOR_NAME: use 1-128 letters"),
+        ({"MONITOR_NAME": "-x"}, "MONITOR_NAME: use 1-128 letters"),
+        (
+            {"GRAFANA_DATASOURCE_URL": "http://10.0.0.5:9009/prometheus"},
+            "GRAFANA_DATASOURCE_URL: use https",
+        ),
+        (
+            {"GRAFANA_DATASOURCE_BASIC_AUTH_PASSWORD": "p"},
+            "GRAFANA_DATASOURCE_BASIC_AUTH_USER: set it together",
+        ),
+    ],
+)
+def test_each_bad_central_setting_is_one_line_naming_it(env, expected, tmp_path):
+    found = problems({"DATA_DIR": str(tmp_path), **env})
+    assert any(line.startswith(expected) for line in found), found
+    assert all("\n" not in line for line in found)
+    assert not any(secret in line for line in found for secret in ("Bearer x", ":p@"))
+
+
+def test_every_reserved_header_is_one_prometheus_refuses(promtool_path, tmp_path):
+    """The refused list matches the real Prometheus: each name fails `promtool check config`."""
+    import subprocess
+
+    from app.settings import RESERVED_REMOTE_WRITE_HEADERS
+
+    for header in sorted(RESERVED_REMOTE_WRITE_HEADERS):
+        config = tmp_path / "prometheus.yml"
+        config.write_text(f"remote_write:\n- url: https://x.invalid/\n  headers: {{{header}: v}}\n")
+        result = subprocess.run(
+            [str(promtool_path), "check", "config", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode != 0 and "header" in result.stdout + result.stderr, header

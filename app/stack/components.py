@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from app.settings import Settings
-from app.stack import files
+from app.stack import central, files
 from app.stack.binaries import GrafanaInstall
 from app.stack.layout import DataLayout
 from app.stack.runtime import GRAFANA_METRICS_USER
@@ -28,9 +28,7 @@ def prometheus_argv(binary: Path, settings: Settings, layout: DataLayout) -> lis
     argv = [
         str(binary),
         f"--config.file={layout.prometheus_config}",
-        f"--storage.tsdb.path={layout.prometheus_data}",
-        f"--storage.tsdb.retention.time={prometheus.retention_time}",
-        f"--storage.tsdb.retention.size={prometheus.retention_size}",
+        *central.prometheus_storage_flags(settings, layout),
         f"--web.listen-address={prometheus.listen_host}:{prometheus.port}",
         f"--auto-gomemlimit.ratio={PROMETHEUS_GOMEMLIMIT_RATIO}",
         f"--log.level={'debug' if settings.proxy.log_level == 'debug' else 'info'}",
@@ -99,7 +97,7 @@ def grafana_environment(
             "GF_PATHS_DATA": str(layout.grafana_data),
             "GF_PATHS_LOGS": str(layout.grafana_data / "logs"),
             "GF_PATHS_PLUGINS": str(layout.grafana_data / "plugins"),
-            "GF_PATHS_PROVISIONING": str(files.grafana_provisioning_dir()),
+            "GF_PATHS_PROVISIONING": str(central.grafana_provisioning_dir(layout)),
             "GF_SERVER_HTTP_PORT": str(grafana.port),
             "GF_AUTH_ANONYMOUS_ENABLED": "true" if grafana.anonymous_viewer else "false",
             "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH": str(files.home_dashboard()),
@@ -119,6 +117,7 @@ def grafana_environment(
             else "",
         }
     )
+    env.update(central.datasource_environment(settings))
     # The admin password applies when Grafana creates its database: the user's, else ours.
     # The Grafana binary only reads GF_<SECTION>_<KEY>; the `<NAME>__FILE` convention belongs to the
     # official image's entrypoint (run.sh), which we do not use. Grafana itself expands

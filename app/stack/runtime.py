@@ -16,7 +16,7 @@ import yaml
 
 from app.alerts.config import render_alertmanager_config
 from app.settings import BasicAuthLogin, Settings, SettingsError, parse_duration
-from app.stack import files
+from app.stack import central, files
 from app.stack.layout import DataLayout
 
 GRAFANA_METRICS_USER = "prometheus"
@@ -105,6 +105,7 @@ def render_prometheus_config(
             }
         jobs.append(job)
     config["scrape_configs"] = jobs
+    central.apply_to_prometheus_config(config, settings, layout)
     return config
 
 
@@ -137,6 +138,12 @@ def write_runtime_files(settings: Settings, layout: DataLayout, *, grafana_enabl
         layout.prometheus_password.unlink(missing_ok=True)
     if grafana_enabled:
         ensure_secret(layout.grafana_metrics_password)
+        central.render_grafana_provisioning(settings, layout)
+    for path, secret in central.remote_write_secret_files(settings, layout).items():
+        if secret is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_private(path, secret)
     write_private(layout.alertmanager_config, render_alertmanager_text(settings))
 
 

@@ -145,6 +145,15 @@ def plan_stack(settings: Settings) -> StackPlan:
         )
     alertmanager, amtool = _resolve_alertmanager(settings)
     grafana = resolve_grafana(settings)
+    if (
+        grafana is not None
+        and settings.central.agent
+        and settings.central.grafana_datasource is None
+    ):
+        raise StartError(
+            "PROMETHEUS_MODE: agent mode keeps no queryable data, so Grafana needs the central "
+            "store: set GRAFANA_DATASOURCE_URL (or GRAFANA_ENABLED=false)"
+        )
     _check_writable(settings.data_dir)
     _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port)
     _check_port_free("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)

@@ -3,7 +3,7 @@ scrapes and proxy rows are here; Prometheus, alerts and processes in `monitoring
 
 from __future__ import annotations
 
-from grafana.generator import monitoring_oci, monitoring_stack
+from grafana.generator import monitoring_health_remote, monitoring_oci, monitoring_stack
 from grafana.generator.dashboard import DATASOURCE_VARIABLE, DEPLOYMENT_VARIABLE, dashboard
 from grafana.generator.layout import Layout
 from grafana.generator.metrics import STACK_JOBS, UP_BY_DEPLOYMENT
@@ -315,6 +315,7 @@ def build() -> Json:
     monitoring_stack.alerts(grid)
     monitoring_stack.processes(grid)
     monitoring_oci.oci_monitoring(grid)
+    monitoring_health_remote.remote_write(grid)
     return dashboard(
         "aqua-health",
         "Monitoring health",

@@ -23,6 +23,7 @@ from grafana.generator.metrics import (
     WAITING,
     replica_starts,
 )
+from grafana.generator.monitoring_health_remote import REMOTE_WRITE_LAG
 from grafana.generator.promql import ALERT_MATCHERS, fallback
 
 VLLM = f"{{{ALERT_MATCHERS}}}"
@@ -171,6 +172,16 @@ MONITORING_ALERTS = (
         "critical",
         "The OCI gateway refuses the proxy's signed requests for {{ $labels.deployment }}",
         "For 5 minutes the model deployment gateway has rejected the signature of the proxy's scrapes of {{ $labels.deployment }}, so no metrics arrive. Check that the credentials are valid (expired session token, rotated API key, clock skew) and that a policy allows the dynamic group or user to {DATA_SCIENCE_MODEL_DEPLOYMENT_PREDICT} in the deployment's compartment.",
+    ),
+    Alert(
+        "AquaRemoteWriteBehind",
+        f"(\n{REMOTE_WRITE_LAG}\n) > 120\n",
+        "5m",
+        "warning",
+        "Remote write to {{ $labels.url }} is {{ $value | humanizeDuration }} behind",
+        "For 5 minutes the newest sample delivered to the central store ({{ $labels.remote_name }}, {{ $labels.url }}) has been more than 2 minutes older than the newest sample scraped. The write-ahead log holds the backlog, so nothing is lost yet, but the central store's dashboards and alerts are stale and a long outage outlives the log. Check Prometheus' log for the receiver's answer (unreachable, 401/403 credentials, 400 tenant header or refused samples) and the Remote write row of the Monitoring health dashboard.",
+        "Delivery lag of the remote_write queue (only when REMOTE_WRITE_URL is set). Normal lag is\n"
+        "a few seconds (batch_send_deadline plus a scrape interval).",
     ),
 )
 

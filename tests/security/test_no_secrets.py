@@ -38,7 +38,7 @@ from testkit.oci_credentials import (
     make_resource_principal_v22,
     make_security_token_profile,
 )
-from testkit.stack import Stack, base_environment, short_tmp_dir
+from testkit.stack import Stack, base_environment, free_port, short_tmp_dir
 from testkit.waiting import wait_until
 from tests.support.fake_grafana import install_fake_grafana
 from tests.support.proxy_process import ProxyProcess, sample_value
@@ -350,6 +350,8 @@ def test_the_whole_stack_with_a_stand_in_grafana_and_every_secret_set(tmp_path):
     passphrase = _strong("stack-pass-phrase")
     prometheus_password = _strong("prometheus-pw")
     grafana_password = _strong("grafana-admin-pw")
+    remote_write_token = _strong("remote-write-token")
+    datasource_password = _strong("datasource-pw")
     registry = KeyRegistry()
     creds = make_api_key_profile(tmp_path, passphrase=passphrase)
     creds.register_with(registry)
@@ -358,6 +360,8 @@ def test_the_whole_stack_with_a_stand_in_grafana_and_every_secret_set(tmp_path):
     secrets_.add("pass_phrase", passphrase)
     secrets_.add_password("prometheus password", prometheus_password, user="prometheus")
     secrets_.add_password("grafana admin password", grafana_password, user="admin")
+    secrets_.add("remote_write bearer token", remote_write_token)
+    secrets_.add_password("datasource password", datasource_password, user="reader")
     evidence = Evidence()
     grafana = install_fake_grafana(short_tmp_dir("aq-gf-"))
     with SignedUpstream(registry) as md, SignedUpstream(KeyRegistry()) as refused:
@@ -371,6 +375,12 @@ def test_the_whole_stack_with_a_stand_in_grafana_and_every_secret_set(tmp_path):
             GF_SECURITY_ADMIN_PASSWORD=grafana_password,
             GRAFANA_ENABLED="true",
             GRAFANA_BIN=str(grafana),
+            # Nothing listens there: Prometheus keeps retrying and logging its failures.
+            REMOTE_WRITE_URL=f"http://127.0.0.1:{free_port()}/api/v1/write",
+            REMOTE_WRITE_BEARER_TOKEN=remote_write_token,
+            GRAFANA_DATASOURCE_URL="http://127.0.0.1:9/prometheus",
+            GRAFANA_DATASOURCE_BASIC_AUTH_USER="reader",
+            GRAFANA_DATASOURCE_BASIC_AUTH_PASSWORD=datasource_password,
         )
         try:
             stack.start()
@@ -386,6 +396,12 @@ def test_the_whole_stack_with_a_stand_in_grafana_and_every_secret_set(tmp_path):
             for command in ("health", "check"):
                 evidence.command(command, [sys.executable, "-m", "app", command], stack.env)
             _cmdlines(stack, evidence)
+            runtime = stack.data_dir / "runtime"
+            for rendered in (
+                runtime / "prometheus.yml",
+                *runtime.glob("grafana-provisioning/*/*.yaml"),
+            ):
+                evidence.add(str(rendered), rendered.read_text())
             assert stack.stop() == 0
             evidence.add("stack output", stack.logs())
             _signatures_seen(secrets_, md, refused)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from app.settings import load_settings
-from app.stack import files
 from app.stack.binaries import GrafanaInstall
 from app.stack.components import grafana_argv, grafana_environment, prometheus_argv
 from app.stack.layout import DataLayout
@@ -57,7 +56,7 @@ def test_grafana_is_air_gapped_private_and_provisioned(tmp_path):
         "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
     }.items():
         assert env[name] == value, name
-    assert env["GF_PATHS_PROVISIONING"] == str(files.grafana_provisioning_dir())
+    assert env["GF_PATHS_PROVISIONING"] == str(layout.runtime / "grafana-provisioning")
     assert env["GF_PATHS_DATA"] == str(layout.grafana_data)
     assert Path(env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]).is_file()
     assert env["GF_SERVER_HTTP_PORT"] == "3000"

@@ -101,6 +101,13 @@ OCI_MONITORING_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 63, "A"): "OCI Monitoring is off: no datapoint is exposed",
     TargetKey("aqua-health", 65, "A"): "OCI Monitoring is off: no API call is made",
 }
+# The "Remote write" row: Prometheus exports remote-storage queue series only with a remote_write
+# (REMOTE_WRITE_URL); tests/stack/test_remote_write.py shows each of them with data.
+REMOTE_WRITE_TARGETS: dict[TargetKey, str] = {
+    TargetKey("aqua-health", panel, ref): "remote_write only: needs REMOTE_WRITE_URL"
+    for panel, ref in ((71, "A"), (72, "A"), (73, "A"), (73, "B"), (74, "A"))
+}
+OPTIONAL_FEATURE_TARGETS.update(REMOTE_WRITE_TARGETS)
 # Targets with no data on vLLM releases older than the family they read (no older name exists).
 NEW_VLLM_ONLY_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 23, ref): "vllm:request_time_per_output_token_seconds is V1-only"

@@ -1,0 +1,317 @@
+"""Real remote-write receivers on loopback, for tests and benchmarks of the central-store feature.
+
+VictoriaMetrics (single node, Debian's `victoria-metrics` package, installed by
+scripts/install-victoria-metrics.sh) takes Prometheus remote_write on `/api/v1/write` and answers
+the Prometheus query API. It is started with its query cache off and a 1 s latency offset (its
+default hides the last 30 s from queries), so a test sees what arrived a moment ago.
+
+A missing binary fails loudly, like Prometheus' (testkit/binaries.py): it is never a skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bcrypt
+
+from testkit.binaries import REPO_ROOT
+from testkit.ports import free_port
+from testkit.waiting import wait_until
+
+VM_CACHED_BIN_DIR = REPO_ROOT / ".cache" / "victoria-metrics" / "root" / "usr" / "bin"
+
+
+def find_victoria_metrics(name: str = "victoria-metrics") -> Path:
+    """`name` (victoria-metrics, vmalert) from VICTORIA_METRICS_BIN's folder, the cache, or PATH."""
+    configured = os.environ.get("VICTORIA_METRICS_BIN")
+    if configured:
+        path = Path(configured).parent / name
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+        raise RuntimeError(f"VICTORIA_METRICS_BIN={configured}: no executable {path}")
+    cached = VM_CACHED_BIN_DIR / name
+    if cached.is_file():
+        return cached
+    on_path = shutil.which(name)
+    if on_path:
+        return Path(on_path)
+    raise RuntimeError(
+        f"{name} not found: run scripts/install-victoria-metrics.sh (make deps) "
+        "or set VICTORIA_METRICS_BIN"
+    )
+
+
+class QueryError(RuntimeError):
+    """The receiver answered a query with an error (the engine could not run it)."""
+
+
+@dataclass
+class VictoriaMetrics:
+    """One VictoriaMetrics process; `stop()` and `start()` again keep its port and its data."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}.vm.log"
+
+    def start(self, timeout: float = 30.0) -> VictoriaMetrics:
+        binary = find_victoria_metrics()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(binary),
+                    f"-httpListenAddr=127.0.0.1:{self.port}",
+                    f"-storageDataPath={self.data_dir}",
+                    "-retentionPeriod=1d",
+                    "-search.latencyOffset=1s",
+                    "-search.disableCache",
+                    "-loggerLevel=WARN",
+                    "-memory.allowedPercent=20",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(self._healthy, timeout, 0.1, lambda: f"VictoriaMetrics not up:\n{self.logs()}")
+        return self
+
+    def _healthy(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"VictoriaMetrics exited:\n{self.logs()}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)  # flushes its in-memory buffers to disk
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
+
+    def _get(self, path: str, params: dict[str, str]) -> dict:
+        url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                body = json.load(response)
+        except urllib.error.HTTPError as error:
+            body = json.load(error)
+        if body.get("status") != "success":
+            raise QueryError(f"{body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict]:
+        """An instant query (`/api/v1/query`); at the latest data when `at` is None."""
+        params = {"query": expr}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
+        return self._get("/api/v1/query", params)["result"]
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[dict]:
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step}"}
+        return self._get("/api/v1/query_range", params)["result"]
+
+    def wait_for(
+        self, expr: str, timeout: float, predicate: Callable[[list[dict]], object] = bool
+    ) -> list[dict]:
+        """Query `expr` until `predicate(result)` holds; return that result."""
+        last: list[dict] = []
+
+        def holds() -> tuple[list[dict]] | None:
+            nonlocal last
+            try:
+                last = self.query(expr)
+            except (OSError, QueryError):
+                last = []
+            return (last,) if predicate(last) else None
+
+        (result,) = wait_until(holds, timeout, 0.5, lambda: f"{expr!r} did not hold; last={last}")
+        return result
+
+
+def start_victoria_metrics(data_dir: Path) -> VictoriaMetrics:
+    return VictoriaMetrics(data_dir=data_dir).start()
+
+
+@dataclass
+class BearerGate:
+    """vmauth in front of a receiver: forwards only requests bearing `token` (401 otherwise).
+
+    Proves that the stack really sends its REMOTE_WRITE_BEARER_TOKEN: without it no sample passes.
+    """
+
+    upstream: str
+    token: str
+    config_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def start(self, timeout: float = 30.0) -> BearerGate:
+        config = {"users": [{"bearer_token": self.token, "url_prefix": self.upstream}]}
+        self.config_path.write_text(json.dumps(config))  # JSON is YAML
+        self.process = subprocess.Popen(
+            [
+                str(find_victoria_metrics("vmauth")),
+                f"-auth.config={self.config_path}",
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                "-loggerLevel=WARN",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_until(self._listening, timeout, 0.1, "vmauth not listening")
+        return self
+
+    def _listening(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"vmauth exited with {self.process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/metrics", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def status_without_token(self) -> int:
+        """HTTP status of a write without credentials (401 when the gate works)."""
+        request = urllib.request.Request(self.write_url, data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class PrometheusReceiver:
+    """Prometheus' own remote-write receiver (`--web.enable-remote-write-receiver`), behind basic
+    auth from its `--web.config.file`: a write without the right login is answered 401."""
+
+    binary: Path
+    folder: Path
+    user: str
+    password: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    def _authorization(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+
+    def start(self, timeout: float = 30.0) -> PrometheusReceiver:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        (self.folder / "web.yml").write_text(json.dumps({"basic_auth_users": {self.user: hashed}}))
+        (self.folder / "prometheus.yml").write_text("scrape_configs: []\n")
+        self.process = subprocess.Popen(
+            [
+                str(self.binary),
+                f"--config.file={self.folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--web.config.file={self.folder / 'web.yml'}",
+                "--web.enable-remote-write-receiver",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_until(self._ready, timeout, 0.1, "Prometheus receiver not ready")
+        return self
+
+    def _request(self, path: str, *, authorized: bool = True, data: bytes | None = None) -> int:
+        request = urllib.request.Request(f"{self.url}{path}", data=data)
+        if authorized:
+            request.add_header("Authorization", self._authorization())
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise AssertionError(f"Prometheus receiver exited with {self.process.returncode}")
+        try:
+            return self._request("/-/ready") == 200
+        except OSError:
+            return False
+
+    def status_without_login(self) -> int:
+        return self._request("/api/v1/write", authorized=False, data=b"")
+
+    def query(self, expr: str) -> list[dict]:
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+        request = urllib.request.Request(url, headers={"Authorization": self._authorization()})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)["data"]["result"]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
