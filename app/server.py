@@ -90,6 +90,7 @@ def create_app(
         upstream_timeout_seconds=proxy.upstream_timeout_seconds,
         max_response_bytes=proxy.max_response_bytes,
         max_inflight_per_target=proxy.max_inflight_per_target,
+        max_unpacked_bytes=settings.scrape_body_size_limit,
     )
 
     def adopt(fleet: Fleet) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import multiprocessing
 import os
 import shlex
@@ -75,14 +76,32 @@ def _check_writable(data_dir: Path) -> None:
         raise StartError(f"DATA_DIR: {data_dir} is not writable by uid {os.getuid()}")
 
 
-def _check_port_free(setting: str, host: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+def _check_port_free(setting: str, host: str, port: int, host_setting: str | None = None) -> None:
+    """Bind the address once to see that the program will be able to: say which problem it is."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError):
+        raise StartError(
+            f"{host_setting or setting}: {host} does not resolve to an address"
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
-        except OSError:
-            raise StartError(f"{setting}: {host}:{port} is already in use") from None
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartError(f"{setting}: {host}:{port} is already in use") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise StartError(
+                    f"{host_setting or setting}: cannot listen on {host}:{port}: "
+                    "not an address of this machine"
+                ) from None
+            raise StartError(
+                f"{setting}: cannot listen on {host}:{port} ({exc.strerror})"
+            ) from None
 
 
 def _check_credentials(settings: Settings) -> None:
@@ -134,7 +153,7 @@ def plan_stack(settings: Settings) -> StackPlan:
         )
     grafana = resolve_grafana(settings)
     _check_writable(settings.data_dir)
-    _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port)
+    _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port, "PROXY_HOST")
     _check_port_free("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
     if grafana is not None:
         _check_port_free("GRAFANA_PORT", "0.0.0.0", settings.grafana.port)
