@@ -111,6 +111,9 @@ def cmd_discover(_: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_proxy(_: argparse.Namespace, settings: Settings) -> int:
     from app.logs import configure_logging
+    from app.stack.parent_death import die_with_supervisord
+
+    die_with_supervisord()
 
     configure_logging(settings.proxy.log_level)
     credentials = build_credentials(settings.proxy.auth)
@@ -164,6 +167,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Internal: the programs supervisord starts. Not meant to be typed by users."""
     from app.stack import components, fatal_listener
     from app.stack.binaries import find_grafana, find_prometheus
+    from app.stack.parent_death import die_with_supervisord
+
+    die_with_supervisord()
 
     layout = DataLayout(settings.data_dir)
     if args.component == "fatal-listener":

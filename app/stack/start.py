@@ -9,7 +9,6 @@ turns into exit code 1 (supervisord itself would exit 0).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import multiprocessing
 import os
@@ -35,11 +34,12 @@ from app.stack import files
 from app.stack.binaries import GrafanaInstall, find_grafana, find_prometheus
 from app.stack.health import check_components
 from app.stack.layout import DataLayout
+from app.stack.leftovers import running_supervisord, stop_leftovers, supervisord_pid_file
+from app.stack.parent_death import die_with_parent
 from app.stack.runtime import ensure_secret, prepare_directories, write_runtime_files
 
 EXIT_FATAL_PROGRAM = 1
 READY_WAIT_SECONDS = 120
-_PR_SET_PDEATHSIG = 1
 
 
 class StartError(ConfigError):
@@ -141,6 +141,30 @@ def _report_credentials(auth: ResolvedAuth, sender: Connection) -> None:
         sender.send(credentials_problem(auth))
 
 
+def _clear_a_dead_stack(layout: DataLayout) -> None:
+    """Refuse when a stack runs on this DATA_DIR; stop what a crashed one left, in one line."""
+    running = running_supervisord(layout)
+    if running is not None:
+        raise StartError(
+            f"DATA_DIR: a stack is already running on {layout.data_dir} (supervisord pid "
+            f"{running}); stop it first (aqua-metrics ctl shutdown)"
+        )
+    stale = supervisord_pid_file(layout).exists()
+    stopped = stop_leftovers(layout)
+    if stopped:
+        print(
+            f"aqua-metrics: stopped {len(stopped)} process(es) left running by a stack on "
+            f"{layout.data_dir} that did not shut down (pids {', '.join(map(str, stopped))})",
+            flush=True,
+        )
+    elif stale:
+        print(
+            f"aqua-metrics: removed the stale pid file of a stack on {layout.data_dir} "
+            "that did not shut down",
+            flush=True,
+        )
+
+
 def plan_stack(settings: Settings) -> StackPlan:
     """Every check that needs no running process. Raises StartError or CredentialsError."""
     _check_credentials(settings)
@@ -153,6 +177,7 @@ def plan_stack(settings: Settings) -> StackPlan:
         )
     grafana = resolve_grafana(settings)
     _check_writable(settings.data_dir)
+    _clear_a_dead_stack(DataLayout(settings.data_dir.resolve()))
     _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port, "PROXY_HOST")
     _check_port_free("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
     if grafana is not None:
@@ -198,12 +223,6 @@ def supervisor_environment(plan: StackPlan, base: Mapping[str, str]) -> dict[str
         env["GRAFANA_BIN"] = str(plan.grafana.binary)
         env["GRAFANA_HOME"] = str(plan.grafana.home)
     return env
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: supervisord gets SIGTERM if `start` is killed."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _announce_ready(plan: StackPlan, child: subprocess.Popen[bytes], stop: threading.Event) -> None:
@@ -257,7 +276,7 @@ def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
     err_read, err_write = os.pipe()
     try:
         child = subprocess.Popen(
-            argv, env=env, preexec_fn=_die_with_parent, stdout=out_write, stderr=err_write
+            argv, env=env, preexec_fn=die_with_parent, stdout=out_write, stderr=err_write
         )
     finally:
         os.close(out_write)
