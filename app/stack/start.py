@@ -225,6 +225,14 @@ def supervisor_environment(plan: StackPlan, base: Mapping[str, str]) -> dict[str
     return env
 
 
+def _supervisord_preexec() -> None:
+    """In supervisord's process before exec: die with us, and leave Ctrl-C to us until it has its
+    own handlers (SIG_IGN survives exec; supervisord installs a SIGINT handler when it is up).
+    A Ctrl-C reaches the whole process group; we pass it on as SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+
+
 def _announce_ready(plan: StackPlan, child: subprocess.Popen[bytes], stop: threading.Event) -> None:
     deadline = time.monotonic() + READY_WAIT_SECONDS
     while not stop.is_set() and child.poll() is None and time.monotonic() < deadline:
@@ -276,7 +284,7 @@ def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
     err_read, err_write = os.pipe()
     try:
         child = subprocess.Popen(
-            argv, env=env, preexec_fn=die_with_parent, stdout=out_write, stderr=err_write
+            argv, env=env, preexec_fn=_supervisord_preexec, stdout=out_write, stderr=err_write
         )
     finally:
         os.close(out_write)
@@ -305,7 +313,9 @@ def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
             flush=True,
         )
         return EXIT_FATAL_PROGRAM
-    return code
+    if signals.stop_requested:
+        return 0  # we asked it to stop; however it ended (even killed while importing), it did
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's 128+N
 
 
 def start(settings: Settings) -> int:
