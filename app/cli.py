@@ -120,6 +120,7 @@ def cmd_proxy(_: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
+    from app.header_deadline import header_deadline_protocol
     from app.server import create_app
 
     uvicorn.run(
@@ -132,6 +133,7 @@ def cmd_proxy(_: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        http=header_deadline_protocol(settings.proxy.header_timeout_seconds),
     )
     return 0
 

@@ -110,6 +110,7 @@ class ProxySettings:
     token_refresh_check_seconds: float
     log_level: str
     discovery: DiscoverySettings | None = None
+    header_timeout_seconds: float = 10.0  # a client must send its request head within this
 
     @property
     def advertised_address(self) -> str:
@@ -482,6 +483,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         log_level=read.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         discovery=discovery,
+        header_timeout_seconds=read.positive_number(
+            "PROXY_HEADER_TIMEOUT_SECONDS", 10.0, maximum=MAX_TIMEOUT_SECONDS
+        ),
     )
 
     expose = read.boolean("PROMETHEUS_EXPOSE", False)
