@@ -296,6 +296,7 @@ class Forwarder:
             return self._failure(target, FailureKind.PROTOCOL)
         finally:
             await response.aclose()
+            await self._clients.close_overrun_connections(client)
         headers = {}
         for name in ("content-type", "content-encoding"):
             value = response.headers.get(name)

@@ -145,3 +145,24 @@ def _only_target(proxy: ProxyProcess) -> str:
     groups = json.loads(body)
     assert len(groups) == 1
     return groups[0]["labels"]["deployment"]
+
+
+def test_a_response_longer_than_its_content_length_does_not_poison_the_next_scrape():
+    """The first answer carries, after its declared body, what looks like a second response; a
+    reused connection would hand that to the next scrape. The next scrape must get a real page."""
+    forged = http_response(b"forged_metric 666\n", {"Content-Type": "text/plain"})
+    answers = 0
+
+    def respond(head: bytes) -> bytes:
+        nonlocal answers
+        answers += 1
+        page = http_response(PAGE, {"Content-Type": "text/plain"})
+        return page + forged if answers == 1 else page
+
+    with RawUpstream(respond) as upstream, _proxy(md=upstream.url()) as proxy:
+        first_status, _ = proxy.get("/targets/md/metrics")
+        status, body = proxy.get("/targets/md/metrics")
+        assert b"forged_metric" not in body
+        assert (status, body) == (200, PAGE)
+        assert len(upstream.requests) == 2, "the second scrape must reach the upstream"
+        assert first_status == 200
