@@ -17,21 +17,10 @@ import pytest
 
 from tests.support.proxy_process import ProxyProcess, rss_bytes, sample_value
 from tests.support.raw_http import build_request, exchange
-from tests.support.raw_upstream import RawUpstream, http_response
+from tests.support.raw_upstream import RawUpstream, gzip_bomb, http_response
 from tests.support.signed_upstream import default_metrics_body
 
 PAGE = default_metrics_body()
-BOMB_UNPACKED = 256 * 1024 * 1024  # 4x the default SCRAPE_BODY_SIZE_LIMIT (64 MiB)
-
-
-def gzip_bomb(unpacked: int = BOMB_UNPACKED) -> bytes:
-    """A gzip body of valid exposition lines that unpacks to `unpacked` bytes (~1000:1)."""
-    line = b"vllm:num_requests_running 1\n"
-    block = line * (1024 * 1024 // len(line))
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    parts = [packer.compress(block) for _ in range(unpacked // len(block))]
-    parts.append(packer.flush())
-    return b"".join(parts)
 
 
 def _proxy(**targets: str) -> ProxyProcess:

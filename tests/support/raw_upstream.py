@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import socket
 import threading
+import zlib
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
 Responder = Callable[[bytes], bytes]
+BOMB_UNPACKED = 256 * 1024 * 1024  # 4x the default SCRAPE_BODY_SIZE_LIMIT (64 MiB)
 
 
 class RawUpstream:
@@ -79,3 +81,13 @@ def http_response(body: bytes, headers: dict[str, str] | None = None, status: in
     lines = [f"HTTP/1.1 {status} OK", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def gzip_bomb(unpacked: int = BOMB_UNPACKED) -> bytes:
+    """A gzip body of valid exposition lines that unpacks to `unpacked` bytes (~1000:1)."""
+    line = b"vllm:num_requests_running 1\n"
+    block = line * (1024 * 1024 // len(line))
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [packer.compress(block) for _ in range(unpacked // len(block))]
+    parts.append(packer.flush())
+    return b"".join(parts)
