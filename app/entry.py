@@ -2,8 +2,12 @@
 
 SIGINT would otherwise raise KeyboardInterrupt from whatever module is being imported and print a
 traceback. Until `app.cli` is loaded, SIGINT and SIGTERM end the process with 130 or 143 (128 + the
-signal, as a shell reports it); then the command's own handling takes over (KeyboardInterrupt
-is 130 in `app.cli.main`, and `start` and `proxy` install their own handlers).
+signal, as a shell reports it); then the usual handlers return (`start` and `proxy` install their
+own), and a KeyboardInterrupt anywhere in the command is exit 130.
+
+Not covered: Ctrl-C while the interpreter itself starts (its `site` imports, before this module
+runs); CPython then prints its own traceback and dies by SIGINT. SIGTERM, what container runtimes
+send, kills it silently in that phase.
 """
 
 from __future__ import annotations
@@ -24,4 +28,7 @@ def main() -> int:
 
     for signum, handler in previous.items():
         signal.signal(signum, handler)
-    return cli_main()
+    try:
+        return cli_main()
+    except KeyboardInterrupt:
+        return 130
