@@ -127,3 +127,26 @@ def test_a_host_that_is_not_ours_is_not_called_a_port_in_use(tmp_path):
     assert result.stderr.strip().startswith("aqua-metrics: PROXY_HOST: cannot listen on 192.0.2.1:")
     assert "not an address of this machine" in result.stderr
     assert "already in use" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "start"])
+def test_a_session_token_that_is_not_text_is_one_line(command, tmp_path):
+    from testkit.oci_credentials import TokenIssuer, make_security_token_profile
+
+    creds = make_security_token_profile(tmp_path, TokenIssuer())
+    creds.token_path.write_bytes(b"\xff\xfe\x00token")
+    env = base_environment(
+        {
+            "DATA_DIR": str(short_tmp_dir()),
+            "HOME": str(tmp_path),
+            "TARGET": LOCAL_TARGET,
+            "OCI_AUTH": "security_token",
+            "OCI_CONFIG_FILE": str(creds.config_path),
+            "OCI_CONFIG_PROFILE": creds.profile,
+        }
+    )
+    result = _run(command, env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith(f"{creds.token_path} is not UTF-8 text"), lines
+    assert "Traceback" not in result.stdout + result.stderr

@@ -321,7 +321,14 @@ def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
 def start(settings: Settings) -> int:
     """The `start` command body, after settings loaded. Raises StartError/CredentialsError."""
     signals = _Signals()
-    plan = plan_stack(settings)
+    try:
+        plan = plan_stack(settings)
+    except CredentialsError:
+        if signals.stop_requested:  # the check's child may have been stopped with us
+            return 0
+        raise
+    if signals.stop_requested:
+        return 0
     if plan.grafana is None and settings.grafana.enabled == "auto":
         print(
             "aqua-metrics: Grafana not found (GRAFANA_ENABLED=auto); running the proxy and "
