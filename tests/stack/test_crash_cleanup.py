@@ -62,6 +62,14 @@ def test_kill_9_leaves_no_program_running_and_a_new_start_works(victim):
         stack.process.wait(timeout=30)
         again = _start_again(stack)
         again.wait_for('up{job="vllm"} == 1')
+        cleaned = [line for line in again.logs().splitlines() if "did not shut down" in line]
+        if victim == "supervisord":  # killed -9, it left its pid file: the new start says so
+            assert cleaned == [
+                "aqua-metrics: removed the stale pid file of a stack on "
+                f"{stack.data_dir.resolve()} that did not shut down"
+            ], again.logs()
+        else:  # supervisord got SIGTERM from start's death and shut down cleanly
+            assert cleaned == [], again.logs()
     finally:
         if again is not None:
             assert again.stop() == 0
