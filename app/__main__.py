@@ -1,5 +1,5 @@
 """`python -m app` is the same as the `aqua-metrics` console script."""
 
-from app.cli import main
+from app.entry import main
 
 raise SystemExit(main())

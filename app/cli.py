@@ -144,12 +144,16 @@ def cmd_discover(_: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_proxy(_: argparse.Namespace, settings: Settings) -> int:
     from app.logs import configure_logging
+    from app.stack.parent_death import die_with_supervisord
+
+    die_with_supervisord()
 
     configure_logging(settings.proxy.log_level)
     credentials = build_credentials(settings.proxy.auth)
 
     import uvicorn
 
+    from app.header_deadline import header_deadline_protocol
     from app.server import create_app
 
     uvicorn.run(
@@ -162,6 +166,7 @@ def cmd_proxy(_: argparse.Namespace, settings: Settings) -> int:
         server_header=False,
         proxy_headers=False,
         timeout_graceful_shutdown=5,
+        http=header_deadline_protocol(settings.proxy.header_timeout_seconds),
     )
     return 0
 
@@ -203,6 +208,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """Internal: the programs supervisord starts. Not meant to be typed by users."""
     from app.stack import components, fatal_listener
     from app.stack.binaries import find_grafana, find_prometheus
+    from app.stack.parent_death import die_with_supervisord
+
+    die_with_supervisord()
 
     layout = DataLayout(settings.data_dir)
     if args.component == "fatal-listener":
@@ -273,9 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    handler: Handler = args.handler
     try:
+        args = build_parser().parse_args(argv)
+        handler: Handler = args.handler
         return int(handler(args, load_settings()))
     except ConfigError as exc:
         return fail(exc.problems)

@@ -138,7 +138,12 @@ class SessionTokenCredentials(_SdkSigning):
         stamp = (token_stat.st_mtime_ns, token_stat.st_size, key_stat.st_mtime_ns, key_stat.st_size)
         if stamp == self._stamp:
             return False
-        token = self._token_file.read_text(encoding="utf-8").strip()
+        try:
+            token = self._token_file.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            raise CredentialsError(
+                f"{self._setting}: security_token_file {self._token_file} is not UTF-8 text"
+            ) from None
         if not token:
             raise CredentialsError(
                 f"{self._setting}: security_token_file {self._token_file} is empty"

@@ -39,6 +39,7 @@ from app.replicas.gather import (
 )
 from app.replicas.tracker import ReplicaTracker
 from app.targets import Target
+from app.unpacked_size import UnpackedSizeMeter, UnpackedTooLarge, UnreadableEncoding
 from app.upstreams import UpstreamClients
 
 log = logging.getLogger("aqua_metrics.forwarding")
@@ -83,7 +84,7 @@ def _hint(kind: FailureKind, upstream_status: int | None, settings_limit: str) -
     if kind is FailureKind.CONNECT:
         return "cannot connect: check DNS, egress (NAT or service gateway) and the URL's host"
     if kind is FailureKind.OVERSIZED:
-        return f"the response is larger than MAX_RESPONSE_BYTES ({settings_limit})"
+        return f"the response is larger than {settings_limit}"
     if kind is FailureKind.PROTOCOL:
         return "the upstream broke the HTTP exchange (connection reset or invalid response)"
     if kind is FailureKind.BUSY:
@@ -95,6 +96,14 @@ def _hint(kind: FailureKind, upstream_status: int | None, settings_limit: str) -
     if upstream_status is not None and upstream_status >= 500:
         return "the deployment answered with a server error; is the model server healthy?"
     return "the deployment did not answer with metrics"
+
+
+def forwardable(value: str | None) -> str | None:
+    """A client header value that may go upstream as is: printable ASCII only. Anything else
+    (a byte above 0x7f, a control character) is dropped, and the default is sent instead."""
+    if value is None or not value.isascii() or not value.isprintable():
+        return None
+    return value
 
 
 class TargetStates:
@@ -131,11 +140,13 @@ class Forwarder:
         max_inflight_per_target: int,
         scrape_interval_seconds: float = 15.0,
         replica_fetch_cap: int = MAX_FETCH_CAP,
+        max_unpacked_bytes: int | None = None,
     ) -> None:
         self._clients = clients
         self._metrics = metrics
         self._timeout = upstream_timeout_seconds
         self._max_bytes = max_response_bytes
+        self._max_unpacked = max_unpacked_bytes or max_response_bytes
         self._max_inflight = max_inflight_per_target
         self._fetch_cap = max(1, replica_fetch_cap)
         self._interval = scrape_interval_seconds
@@ -318,13 +329,17 @@ class Forwarder:
             "GET",
             target.url,
             headers={
-                "accept": accept or "text/plain;version=0.0.4;q=1,*/*;q=0.1",
-                "accept-encoding": accept_encoding or "identity",
+                "accept": forwardable(accept) or "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+                "accept-encoding": forwardable(accept_encoding) or "identity",
                 # The OCI gateway is reported to answer 411 to a GET without it.
                 "content-length": "0",
                 "user-agent": USER_AGENT,
             },
-            timeout=httpx.Timeout(deadline),
+            # The scrape's deadline bounds every phase; UPSTREAM_CONNECT_TIMEOUT_SECONDS (the
+            # client's connect timeout) still bounds opening the connection.
+            timeout=httpx.Timeout(
+                deadline, connect=min(client.timeout.connect or deadline, deadline)
+            ),
         )
         try:
             response = await client.send(request, stream=True)
@@ -348,23 +363,40 @@ class Forwarder:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
                 return self._failure(
-                    target, FailureKind.OVERSIZED, limit=f"{self._max_bytes} bytes"
+                    target,
+                    FailureKind.OVERSIZED,
+                    limit=f"MAX_RESPONSE_BYTES ({self._max_bytes} bytes)",
                 )
             chunks: list[bytes] = []
             size = 0
+            unpacked = UnpackedSizeMeter(
+                response.headers.get("content-encoding"), self._max_unpacked
+            )
             async for chunk in response.aiter_raw():
                 size += len(chunk)
                 if size > self._max_bytes:
                     return self._failure(
-                        target, FailureKind.OVERSIZED, limit=f"{self._max_bytes} bytes"
+                        target,
+                        FailureKind.OVERSIZED,
+                        limit=f"MAX_RESPONSE_BYTES ({self._max_bytes} bytes)",
                     )
+                unpacked.feed(chunk)
                 chunks.append(chunk)
+        except UnpackedTooLarge:
+            return self._failure(
+                target,
+                FailureKind.OVERSIZED,
+                limit=f"SCRAPE_BODY_SIZE_LIMIT ({self._max_unpacked} bytes) once uncompressed",
+            )
+        except UnreadableEncoding:
+            return self._failure(target, FailureKind.PROTOCOL)
         except httpx.TimeoutException:
             return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
         except httpx.TransportError:
             return self._failure(target, FailureKind.PROTOCOL)
         finally:
             await response.aclose()
+            await self._clients.close_overrun_connections(client)
         headers = {}
         for name in ("content-type", "content-encoding"):
             value = response.headers.get(name)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
+from app.paths import UnknownHome, expand_home
+
 RESOURCE_PRINCIPAL_ENV = "OCI_RESOURCE_PRINCIPAL_VERSION"
 _API_KEY_FIELDS = ("user", "fingerprint", "tenancy", "key_file")
 
@@ -111,6 +113,9 @@ def _read_profile(config_file: Path, profile: str, problems: list[str]) -> dict[
     except OSError as exc:
         problems.append(f"OCI_CONFIG_FILE: cannot read {config_file} ({exc.strerror})")
         return None
+    except UnicodeDecodeError:
+        problems.append(f"OCI_CONFIG_FILE: {config_file} is not UTF-8 text")
+        return None
     except configparser.Error as exc:
         first_line = str(exc).splitlines()[0]
         problems.append(
@@ -126,7 +131,11 @@ def _read_profile(config_file: Path, profile: str, problems: list[str]) -> dict[
 def _readable_file(
     value: str, config_file: Path, setting: str, what: str, problems: list[str]
 ) -> Path | None:
-    path = Path(value).expanduser()
+    try:
+        path = expand_home(value)
+    except UnknownHome as exc:
+        problems.append(f"{setting}: {what} {exc}")
+        return None
     if not path.is_absolute():
         path = config_file.parent / path
     if not path.is_file():
@@ -204,7 +213,6 @@ def resolve_auth(
     all_loopback: bool = False,
 ) -> ResolvedAuth:
     """Decide the auth mode; append one line per problem to `problems`."""
-    config_path = Path(config_file).expanduser()
     if requested is AuthMode.NONE or (requested is AuthMode.AUTO and not has_targets):
         return ResolvedAuth(mode=AuthMode.NONE, requested=requested)
     if requested is AuthMode.RESOURCE_PRINCIPAL or (
@@ -223,6 +231,12 @@ def resolve_auth(
         return ResolvedAuth(
             mode=AuthMode.INSTANCE_PRINCIPAL, requested=requested, federation_endpoint=endpoint
         )
+    try:
+        config_path = expand_home(config_file)
+    except UnknownHome as exc:
+        problems.append(f"OCI_CONFIG_FILE: {exc}")
+        mode = requested if requested is not AuthMode.AUTO else AuthMode.API_KEY
+        return ResolvedAuth(mode=mode, requested=requested)
     if requested in (AuthMode.API_KEY, AuthMode.SECURITY_TOKEN):
         return _from_profile(requested, requested, config_path, profile, problems)
     # auto, with targets, outside a resource principal environment

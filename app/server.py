@@ -102,6 +102,7 @@ def create_app(
         max_inflight_per_target=proxy.max_inflight_per_target,
         scrape_interval_seconds=proxy.scrape_interval_seconds,
         replica_fetch_cap=proxy.replica_fetch_cap,
+        max_unpacked_bytes=settings.scrape_body_size_limit,
     )
 
     def adopt(fleet: Fleet) -> None:

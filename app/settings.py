@@ -7,6 +7,8 @@ problem is one line, `SETTING: what is wrong`, and never contains a secret's val
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import socket
@@ -32,15 +34,28 @@ from app.discovery.listing import (
 )
 from app.errors import ConfigError
 from app.oci_config import AuthMode, ResolvedAuth, resolve_auth
+from app.paths import UnknownHome, expand_home
 from app.replicas.gather import MAX_FETCH_CAP
 from app.targets import Target, TargetError, is_loopback_host, parse_targets
 
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
-_SIZE = re.compile(r"^(\d+)(B|KB|MB|GB|TB|PB|EB)$")
+# ASCII only: Python's int() and float() also take other scripts' digits ("١٢٣"), "nan", "inf",
+# "1_000" and surrounding spaces; a setting accepts none of them.
+_WHOLE_NUMBER = re.compile(r"[0-9]+", re.ASCII)
+_DECIMAL_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?",
+    re.ASCII,
+)
+_SIZE = re.compile(r"^([0-9]+)(B|KB|MB|GB|TB|PB|EB)$", re.ASCII)
+_SIZE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
 _BASIC_AUTH_USER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _REGION = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 RESOURCE_PRINCIPAL_REGION_ENV = "OCI_RESOURCE_PRINCIPAL_REGION"
 MIN_DISCOVERY_INTERVAL_SECONDS = 1.0
+MAX_TIMEOUT_SECONDS = 3600.0
+MAX_BODY_BYTES = 1 << 30  # 1 GiB: a metrics page is far smaller; more is a typo or an attack
 # Settings that only mean something with discovery on (set without OCI_COMPARTMENT_ID: a mistake).
 _DISCOVERY_ONLY = (
     "OCI_DATA_SCIENCE_ENDPOINT",
@@ -110,6 +125,7 @@ class ProxySettings:
     # and REPLICA_FETCH_CAP bounds the upstream requests of one scrape.
     scrape_interval_seconds: float = 15.0
     replica_fetch_cap: int = MAX_FETCH_CAP
+    header_timeout_seconds: float = 10.0  # a client must send its request head within this
 
     @property
     def advertised_address(self) -> str:
@@ -374,6 +390,10 @@ class Settings:
     scrape_interval: str
     scrape_timeout: str
     central: CentralSettings
+    # Per scrape: the largest uncompressed page (bytes; the proxy and Prometheus both enforce it)
+    # and the most samples Prometheus accepts from one page.
+    scrape_body_size_limit: int = 64 * 1024 * 1024
+    scrape_sample_limit: int = 100_000
     oci_monitoring: OciMonitoringSettings = field(default_factory=OciMonitoringSettings)
     alerting: AlertingSettings = field(default_factory=AlertingSettings)
 
@@ -402,9 +422,15 @@ class _Reader:
             return None
         if file_name:
             try:
-                value = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+                value = expand_home(file_name).read_text(encoding="utf-8").rstrip("\r\n")
+            except UnknownHome as exc:
+                self.problems.append(f"{name}__FILE: {exc}")
+                return None
             except OSError as exc:
                 self.problems.append(f"{name}__FILE: cannot read {file_name} ({exc.strerror})")
+                return None
+            except UnicodeDecodeError:
+                self.problems.append(f"{name}__FILE: {file_name} is not UTF-8 text")
                 return None
             if not value:
                 self.problems.append(f"{name}__FILE: {file_name} is empty")
@@ -414,23 +440,62 @@ class _Reader:
 
     def port(self, name: str, default: int) -> int:
         raw = self.text(name, str(default))
-        if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        if not _WHOLE_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= 65535:
             self.problems.append(f"{name}: {raw!r} is not a port number (1-65535)")
             return default
         return int(raw)
 
-    def positive_number(self, name: str, default: float, *, integer: bool = False) -> float:
+    def positive_number(
+        self, name: str, default: float, *, integer: bool = False, maximum: float
+    ) -> float:
+        """A finite number in (0, maximum], written in ASCII digits (no nan, inf, 1e3 or 1_000)."""
         raw = self.text(name, str(default))
-        try:
-            value = int(raw) if integer else float(raw)
-        except ValueError:
+        if raw.startswith("-") and _DECIMAL_NUMBER.fullmatch(raw[1:]):
+            self.problems.append(f"{name}: must be greater than 0, got {raw!r}")
+            return default
+        pattern = _WHOLE_NUMBER if integer else _DECIMAL_NUMBER
+        if not pattern.fullmatch(raw):
             kind = "a whole number" if integer else "a number"
             self.problems.append(f"{name}: {raw!r} is not {kind}")
             return default
+        value = int(raw) if integer else float(raw)
         if value <= 0:
             self.problems.append(f"{name}: must be greater than 0, got {raw!r}")
             return default
+        if not math.isfinite(value) or value > maximum:
+            self.problems.append(f"{name}: {raw!r} is too large (at most {maximum:g})")
+            return default
         return value
+
+    def size(self, name: str, default: str, *, maximum: int) -> int:
+        """Bytes in a size such as 512KB or 64MB (powers of 1024, as Prometheus reads them)."""
+        raw = self.text(name, default).upper()
+        match = _SIZE.fullmatch(raw)
+        if match is None or int(match.group(1)) == 0:
+            self.problems.append(f"{name}: {raw!r} is not a size such as 512KB or 64MB")
+            return parse_size(default) or 1
+        value = parse_size(raw) or 0
+        if value > maximum:
+            self.problems.append(f"{name}: {raw!r} is too large (at most {maximum} bytes)")
+            return parse_size(default) or 1
+        return value
+
+    def host(self, name: str, default: str) -> str:
+        """An IP address, or a host name that resolves (an address to listen on)."""
+        raw = self.text(name, default)
+        problem = host_problem(raw)
+        if problem is not None:
+            self.problems.append(f"{name}: {problem}")
+            return default
+        return raw
+
+    def path(self, name: str, default: str) -> Path:
+        raw = self.text(name, default)
+        try:
+            return expand_home(raw)
+        except UnknownHome as exc:
+            self.problems.append(f"{name}: {exc}")
+            return Path(raw)
 
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.text(name, "true" if default else "false").lower()
@@ -457,17 +522,49 @@ class _Reader:
         return raw, seconds
 
 
+def host_problem(host: str) -> str | None:
+    """Why `host` cannot be listened on by name (None when it can): not a valid address or host
+    name, or a name that does not resolve. Names under `.invalid` never resolve (RFC 6761), so
+    they are refused without asking DNS."""
+    candidate = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(candidate)
+        return None
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(candidate):
+        return f"{host!r} is not an IP address or a host name"
+    if candidate.rstrip(".").lower().endswith(".invalid") or candidate.lower() == "invalid":
+        return f"{host!r} does not resolve (a reserved .invalid name)"
+    try:
+        socket.getaddrinfo(candidate, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return f"{host!r} does not resolve to an address"
+    return None
+
+
 def _is_loopback_url(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def _replica_fetch_cap(read: _Reader) -> int:
     """REPLICA_FETCH_CAP: upstream requests one scrape may make, 1 to MAX_FETCH_CAP."""
-    cap = int(read.positive_number("REPLICA_FETCH_CAP", MAX_FETCH_CAP, integer=True))
+    # A generous parse bound; the real cap and its own message follow.
+    cap = int(
+        read.positive_number("REPLICA_FETCH_CAP", MAX_FETCH_CAP, integer=True, maximum=1_000_000)
+    )
     if cap > MAX_FETCH_CAP:
         read.problems.append(f"REPLICA_FETCH_CAP: at most {MAX_FETCH_CAP}, got {cap}")
         return MAX_FETCH_CAP
     return cap
+
+
+def parse_size(raw: str) -> int | None:
+    """Bytes in a size such as 64MB (powers of 1024), or None when it is not one."""
+    match = _SIZE.fullmatch(raw.upper())
+    if match is None:
+        return None
+    return int(match.group(1)) * 1024 ** _SIZE_UNITS.index(match.group(2))
 
 
 def parse_duration(raw: str) -> float | None:
@@ -728,7 +825,9 @@ def _central_settings(
         read.secret("REMOTE_WRITE_BASIC_AUTH_PASSWORD"),
     )
     headers = _headers(read, "REMOTE_WRITE_HEADERS", read.optional("REMOTE_WRITE_HEADERS"))
-    max_shards = int(read.positive_number("REMOTE_WRITE_MAX_SHARDS", 50, integer=True))
+    max_shards = int(
+        read.positive_number("REMOTE_WRITE_MAX_SHARDS", 50, integer=True, maximum=10_000)
+    )
     max_backoff, _ = read.duration("REMOTE_WRITE_MAX_BACKOFF", "5s")
     remote_write = None
     if url is not None:
@@ -801,25 +900,36 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     demo = _demo_settings(read)
     proxy = ProxySettings(
-        host=read.text("PROXY_HOST", "127.0.0.1"),
+        host=read.host("PROXY_HOST", "127.0.0.1"),
         port=read.port("PROXY_PORT", 8080),
         # The demo runs only when nothing at all is configured to scrape.
         targets=targets or (() if discovery is not None else demo_targets(demo[0])),
         auth=auth,
-        upstream_timeout_seconds=read.positive_number("UPSTREAM_TIMEOUT_SECONDS", 10.0),
-        connect_timeout_seconds=read.positive_number("UPSTREAM_CONNECT_TIMEOUT_SECONDS", 3.0),
+        upstream_timeout_seconds=read.positive_number(
+            "UPSTREAM_TIMEOUT_SECONDS", 10.0, maximum=MAX_TIMEOUT_SECONDS
+        ),
+        connect_timeout_seconds=read.positive_number(
+            "UPSTREAM_CONNECT_TIMEOUT_SECONDS", 3.0, maximum=MAX_TIMEOUT_SECONDS
+        ),
         max_response_bytes=int(
-            read.positive_number("MAX_RESPONSE_BYTES", 16 * 1024 * 1024, integer=True)
+            read.positive_number(
+                "MAX_RESPONSE_BYTES", 16 * 1024 * 1024, integer=True, maximum=MAX_BODY_BYTES
+            )
         ),
         max_inflight_per_target=int(
-            read.positive_number("MAX_INFLIGHT_PER_TARGET", 4, integer=True)
+            read.positive_number("MAX_INFLIGHT_PER_TARGET", 4, integer=True, maximum=1024)
         ),
-        token_refresh_check_seconds=read.positive_number("TOKEN_REFRESH_CHECK_SECONDS", 30.0),
+        token_refresh_check_seconds=read.positive_number(
+            "TOKEN_REFRESH_CHECK_SECONDS", 30.0, maximum=86400
+        ),
         log_level=read.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")),
         discovery=discovery,
         demo_outages=demo[1],
         scrape_interval_seconds=interval_seconds,
         replica_fetch_cap=_replica_fetch_cap(read),
+        header_timeout_seconds=read.positive_number(
+            "PROXY_HEADER_TIMEOUT_SECONDS", 10.0, maximum=MAX_TIMEOUT_SECONDS
+        ),
     )
 
     expose = read.boolean("PROMETHEUS_EXPOSE", False)
@@ -884,7 +994,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             read.problems.append(f"{name}: port {number} is already used by {by_port[number]}")
         by_port[number] = name
 
-    data_dir = Path(read.text("DATA_DIR", default_data_dir(env))).expanduser()
+    body_size_limit = read.size("SCRAPE_BODY_SIZE_LIMIT", "64MB", maximum=MAX_BODY_BYTES)
+    sample_limit = int(
+        read.positive_number("SCRAPE_SAMPLE_LIMIT", 100_000, integer=True, maximum=100_000_000)
+    )
+
+    data_dir = read.path("DATA_DIR", default_data_dir(env))
     oci_monitoring = _oci_monitoring(read, auth.mode is not AuthMode.NONE)
     central = _central_settings(read, env, targets)
 
@@ -900,6 +1015,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         oci_monitoring=oci_monitoring,
         alerting=alerting,
         central=central,
+        scrape_body_size_limit=body_size_limit,
+        scrape_sample_limit=sample_limit,
     )
 
 

@@ -97,6 +97,22 @@ class UpstreamClients:
                 self._closing.add(task)
                 task.add_done_callback(self._closing.discard)
 
+    @staticmethod
+    async def close_overrun_connections(client: httpx.AsyncClient) -> None:
+        """Close the idle pooled connections holding bytes past the end of their last response.
+
+        A deployment that sends more than its Content-Length leaves the excess in the HTTP/1.1
+        parser's buffer; httpcore (1.0) keeps the connection for the next request, which would
+        then read the excess as its response (a forged page). httpcore offers no public way to see
+        that buffer, so this looks at h11's `trailing_data` through the pool, and does nothing for
+        transports without one (the demo's, tests' mocks). Called after every upstream response.
+        """
+        pool = getattr(getattr(client, "_transport", None), "_pool", None)
+        for connection in list(getattr(pool, "connections", ())):
+            parser = getattr(getattr(connection, "_connection", None), "_h11_state", None)
+            if parser is not None and connection.is_idle() and parser.trailing_data[0]:
+                await connection.aclose()
+
     async def aclose(self) -> None:
         """Close every client (at shutdown)."""
         clients = {id(client): client for client in self._clients.values()}

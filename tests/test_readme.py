@@ -33,11 +33,13 @@ APP = ROOT / "app"
 SETTINGS_HEADER = "| Variable | Default | Meaning |"
 TROUBLESHOOTING_HEADER = "| You see | Why | What to do |"
 SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:__?[A-Z0-9]+)*$")
-# Set by the platform (OCI) or the desktop, not by the user: the README names them in prose.
+# Set by the platform (OCI), the desktop or supervisord, not by the user: the README names them in
+# prose.
 PLATFORM_VARIABLES = {
     "OCI_RESOURCE_PRINCIPAL_VERSION",
     "OCI_RESOURCE_PRINCIPAL_REGION",
     "XDG_DATA_HOME",
+    "SUPERVISOR_ENABLED",
 }
 ENVIRONMENT_MAPPINGS = {"env", "environ", "os.environ", "self.environ"}
 # A README placeholder: <...> with any quotes around it, or an ellipsis.

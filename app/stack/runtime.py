@@ -80,6 +80,9 @@ def render_prometheus_config(
     jobs = []
     for job in config["scrape_configs"]:
         name = job["job_name"]
+        if name in ("vllm", "aqua-proxy"):
+            job["body_size_limit"] = f"{settings.scrape_body_size_limit}B"
+            job["sample_limit"] = settings.scrape_sample_limit
         if name == "vllm":
             sd = job["http_sd_configs"][0]
             sd["url"] = f"http://{proxy_address}/sd"

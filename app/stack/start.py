@@ -9,7 +9,7 @@ turns into exit code 1 (supervisord itself would exit 0).
 from __future__ import annotations
 
 import contextlib
-import ctypes
+import errno
 import multiprocessing
 import os
 import shlex
@@ -41,13 +41,14 @@ from app.stack.binaries import (
 )
 from app.stack.health import check_components
 from app.stack.layout import DataLayout
+from app.stack.leftovers import running_supervisord, stop_leftovers, supervisord_pid_file
+from app.stack.parent_death import die_with_parent
 from app.stack.runtime import ensure_secret, prepare_directories, write_runtime_files
 
 EXIT_FATAL_PROGRAM = 1
 # Debian's Alertmanager build does not embed its templates; it exits at start without this file.
 DEBIAN_TEMPLATES = Path("/usr/share/prometheus/alertmanager/default.tmpl")
 READY_WAIT_SECONDS = 120
-_PR_SET_PDEATHSIG = 1
 
 
 class StartError(ConfigError):
@@ -86,14 +87,32 @@ def _check_writable(data_dir: Path) -> None:
         raise StartError(f"DATA_DIR: {data_dir} is not writable by uid {os.getuid()}")
 
 
-def _check_port_free(setting: str, host: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+def _check_port_free(setting: str, host: str, port: int, host_setting: str | None = None) -> None:
+    """Bind the address once to see that the program will be able to: say which problem it is."""
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError):
+        raise StartError(
+            f"{host_setting or setting}: {host} does not resolve to an address"
+        ) from None
+    with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
-        except OSError:
-            raise StartError(f"{setting}: {host}:{port} is already in use") from None
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise StartError(f"{setting}: {host}:{port} is already in use") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise StartError(
+                    f"{host_setting or setting}: cannot listen on {host}:{port}: "
+                    "not an address of this machine"
+                ) from None
+            raise StartError(
+                f"{setting}: cannot listen on {host}:{port} ({exc.strerror})"
+            ) from None
 
 
 def _check_credentials(settings: Settings) -> None:
@@ -133,6 +152,30 @@ def _report_credentials(auth: ResolvedAuth, sender: Connection) -> None:
         sender.send(credentials_problem(auth))
 
 
+def _clear_a_dead_stack(layout: DataLayout) -> None:
+    """Refuse when a stack runs on this DATA_DIR; stop what a crashed one left, in one line."""
+    running = running_supervisord(layout)
+    if running is not None:
+        raise StartError(
+            f"DATA_DIR: a stack is already running on {layout.data_dir} (supervisord pid "
+            f"{running}); stop it first (aqua-metrics ctl shutdown)"
+        )
+    stale = supervisord_pid_file(layout).exists()
+    stopped = stop_leftovers(layout)
+    if stopped:
+        print(
+            f"aqua-metrics: stopped {len(stopped)} process(es) left running by a stack on "
+            f"{layout.data_dir} that did not shut down (pids {', '.join(map(str, stopped))})",
+            flush=True,
+        )
+    elif stale:
+        print(
+            f"aqua-metrics: removed the stale pid file of a stack on {layout.data_dir} "
+            "that did not shut down",
+            flush=True,
+        )
+
+
 def plan_stack(settings: Settings) -> StackPlan:
     """Every check that needs no running process. Raises StartError or CredentialsError."""
     _check_credentials(settings)
@@ -155,7 +198,8 @@ def plan_stack(settings: Settings) -> StackPlan:
             "store: set GRAFANA_DATASOURCE_URL (or GRAFANA_ENABLED=false)"
         )
     _check_writable(settings.data_dir)
-    _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port)
+    _clear_a_dead_stack(DataLayout(settings.data_dir.resolve()))
+    _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port, "PROXY_HOST")
     _check_port_free("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
     _check_port_free("ALERTMANAGER_PORT", "127.0.0.1", settings.alerting.port)
     if grafana is not None:
@@ -254,10 +298,12 @@ def supervisor_environment(plan: StackPlan, base: Mapping[str, str]) -> dict[str
     return env
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: supervisord gets SIGTERM if `start` is killed."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _supervisord_preexec() -> None:
+    """In supervisord's process before exec: die with us, and leave Ctrl-C to us until it has its
+    own handlers (SIG_IGN survives exec; supervisord installs a SIGINT handler when it is up).
+    A Ctrl-C reaches the whole process group; we pass it on as SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
 
 
 def _announce_ready(plan: StackPlan, child: subprocess.Popen[bytes], stop: threading.Event) -> None:
@@ -311,7 +357,7 @@ def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
     err_read, err_write = os.pipe()
     try:
         child = subprocess.Popen(
-            argv, env=env, preexec_fn=_die_with_parent, stdout=out_write, stderr=err_write
+            argv, env=env, preexec_fn=_supervisord_preexec, stdout=out_write, stderr=err_write
         )
     finally:
         os.close(out_write)
@@ -340,13 +386,22 @@ def run_supervisord(plan: StackPlan, signals: _Signals) -> int:
             flush=True,
         )
         return EXIT_FATAL_PROGRAM
-    return code
+    if signals.stop_requested:
+        return 0  # we asked it to stop; however it ended (even killed while importing), it did
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's 128+N
 
 
 def start(settings: Settings) -> int:
     """The `start` command body, after settings loaded. Raises StartError/CredentialsError."""
     signals = _Signals()
-    plan = plan_stack(settings)
+    try:
+        plan = plan_stack(settings)
+    except CredentialsError:
+        if signals.stop_requested:  # the check's child may have been stopped with us
+            return 0
+        raise
+    if signals.stop_requested:
+        return 0
     if plan.grafana is None and settings.grafana.enabled == "auto":
         print(
             "aqua-metrics: Grafana not found (GRAFANA_ENABLED=auto); running the proxy and "

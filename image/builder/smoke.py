@@ -47,7 +47,9 @@ from cryptography.x509.oid import NameOID
 TENANCY = "ocid1.tenancy.oc1..smoke"
 USER = "ocid1.user.oc1..smoke"
 RUNTIME_MODULES = (
+    "app.entry",
     "app.cli",
+    "app.header_deadline",
     "app.server",
     "app.stack.start",
     "app.stack.health",

@@ -147,3 +147,24 @@ def test_sd_refresh_follows_a_short_discovery_interval(promtool_path, tmp_path, 
     write_runtime_files(settings, layout, grafana_enabled=False)
     result = promtool_check(promtool_path, layout.prometheus_config)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_scrape_limits_reach_prometheus_per_proxy_job(promtool_path, tmp_path):
+    """SCRAPE_BODY_SIZE_LIMIT and SCRAPE_SAMPLE_LIMIT become body_size_limit and sample_limit of
+    the jobs fed by the proxy; without them, the documented defaults (64 MiB, 100000)."""
+    for env, body, samples in (
+        ({}, f"{64 * 1024 * 1024}B", 100_000),
+        ({"SCRAPE_BODY_SIZE_LIMIT": "8MB", "SCRAPE_SAMPLE_LIMIT": "2500"}, f"{8 << 20}B", 2500),
+    ):
+        settings = load_settings({"DATA_DIR": str(tmp_path), **env})
+        layout = DataLayout(tmp_path)
+        prepare_directories(layout)
+        write_runtime_files(settings, layout, grafana_enabled=False)
+        result = promtool_check(promtool_path, layout.prometheus_config)
+        assert result.returncode == 0, result.stdout + result.stderr
+        jobs = {
+            job["job_name"]: job
+            for job in yaml.safe_load(layout.prometheus_config.read_text())["scrape_configs"]
+        }
+        for name in ("vllm", "aqua-proxy"):
+            assert (jobs[name]["body_size_limit"], jobs[name]["sample_limit"]) == (body, samples)
