@@ -106,6 +106,11 @@ RUN apt-get update \
 
 COPY --from=prometheus --chown=0:0 /bin/prometheus /usr/local/bin/prometheus
 COPY --from=alertmanager --chown=0:0 /bin/alertmanager /bin/amtool /usr/local/bin/
+# The notification templates, where a distribution's build of Alertmanager reads them (Debian's,
+# which CI's stand-in image uses, or one a user gives as ALERTMANAGER_IMAGE). The official binary
+# embeds the same files and never opens these. Copied from Debian sid's prometheus-alertmanager
+# 0.33.1 (upstream's template/default.tmpl and template/email.tmpl, Apache-2.0).
+COPY --chown=0:0 image/alertmanager-templates/ /usr/share/prometheus/alertmanager/
 COPY --from=grafana --chown=0:0 /usr/share/grafana /usr/share/grafana
 COPY --from=builder --chown=0:0 /opt/aqua-metrics /opt/aqua-metrics
 

@@ -11,10 +11,11 @@
 #   PROMETHEUS_IMAGE  Debian sid's Prometheus 3.x binaries (scripts/install-prometheus.sh) at the
 #                     official image's paths, /bin/prometheus and /bin/promtool.
 #   ALERTMANAGER_IMAGE  Debian sid's Alertmanager and amtool at the official image's paths,
-#                     /bin/alertmanager and /bin/amtool. Sid's, not bookworm's (0.25, what the tests
-#                     run outside the image): bookworm's build reads its notification templates from
-#                     /usr/share/prometheus/alertmanager, which the Dockerfile does not copy (the
-#                     official binary embeds them, and so does sid's).
+#                     /bin/alertmanager and /bin/amtool (sid's 0.33, the official image's version;
+#                     the tests outside the image run bookworm's 0.25). Debian's builds read their
+#                     notification templates from /usr/share/prometheus/alertmanager, where the
+#                     Dockerfile puts them (image/alertmanager-templates); the official binary
+#                     embeds the same files.
 #   GRAFANA_IMAGE     an honest placeholder: /usr/share/grafana/bin/grafana answers --version with a
 #                     line saying it is a placeholder, and refuses `server` (exit 78). Grafana is
 #                     not available here; runs of this image must set GRAFANA_ENABLED=false.

@@ -75,7 +75,9 @@ RUNC_INIT = (
 )
 # Budgets for the trimmed image (measured: docs/image.md); a prune step that stops working fails.
 VENV_BUDGET_MB = 80
-OCI_BUDGET_MB = 15
+# The SDK grew from ~11 MB to ~19 MB this wave: data_science (discovery), monitoring (OCI
+# Monitoring) and ons (Notifications) are kept on purpose.
+OCI_BUDGET_MB = 25
 
 
 # --- buildah and the process table ----------------------------------------------------------------
