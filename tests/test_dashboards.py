@@ -1178,6 +1178,10 @@ def test_fleet_table_has_every_column_for_every_deployment(dashboards, synthetic
     assert by_column["Value #H"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 2))
     assert by_column["Value #I"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 200))
     assert by_column["Value #J"] == {"demo": 0, "legacy": 1, "transition": 0}
+    # OCI Monitoring: GPU utilization averaged over the two instances; the gateway's 4XX share
+    # (0.2 of 3.2 responses per second), status families matched whatever their case.
+    assert by_column["Value #K"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 0.7))
+    assert by_column["Value #L"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 0.2 / 3.2))
     # Names and states: display name when known, else the deployment name.
     assert {d: (r["name"], r["lifecycle_state"]) for d, r in rows.items()} == {
         "demo": ("Demo chat", "ACTIVE"),

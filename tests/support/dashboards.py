@@ -100,6 +100,9 @@ OCI_MONITORING_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 62, "A"): "OCI Monitoring is off: no round ever succeeds",
     TargetKey("aqua-health", 63, "A"): "OCI Monitoring is off: no datapoint is exposed",
     TargetKey("aqua-health", 65, "A"): "OCI Monitoring is off: no API call is made",
+    # The fleet table's columns read from OCI Monitoring: GPU utilization, gateway 4xx/5xx ratio.
+    TargetKey("aqua-fleet", 6, "K"): "OCI Monitoring is off in this stand",
+    TargetKey("aqua-fleet", 6, "L"): "OCI Monitoring is off in this stand",
 }
 # Targets with no data on vLLM releases older than the family they read (no older name exists).
 NEW_VLLM_ONLY_TARGETS: dict[TargetKey, str] = {
