@@ -8,7 +8,8 @@ AquaDeploymentDown's `for: 2m`. The tests run in file order against the same sta
 1. at a moment `healthy_at` when every member has been scraped for a while and none is down yet,
    every query of the fleet dashboard, substituted as Grafana would, returns data, and every
    column of the deployments table has a value for every deployment row (checked per deployment);
-   each row's link opens "vLLM deployment" with that row's deployment, a value its variable offers;
+   each row's link opens "vLLM deployment" with that row's deployment, a value its variable offers
+   (under the deployment's display name);
    the member with 2 replicas ("Demo chat") is served as two `replica`s whose counters never
    reset, and its requests/s in the table is the sum of its replicas' rates;
 2. then, within the outage, the flaky member's row shows up = 0, the fleet counts it down, lists
@@ -35,6 +36,8 @@ from tests.support.dashboards import (
     panel_queries,
     resolve_data_link,
     table_rows,
+    variable_options,
+    variables_of,
     without_zero_fallbacks,
 )
 
@@ -166,7 +169,12 @@ def test_each_row_links_to_its_vllm_deployment(fleet_stack):
     vllm = dashboards["aqua-vllm"]
     (variable,) = [q for q in panel_queries(vllm, {}) if q.ref_id == "deployment"]
     at = fleet_stack.healthy_at
-    offered = {r["metric"]["deployment"] for r in instant(fleet_stack, variable.expr, at)}
+    options = variable_options(
+        variables_of(vllm)["deployment"], instant(fleet_stack, variable.expr, at)
+    )
+    # The variable lists display names, each selecting its deployment's label value.
+    assert options == sorted((m.display_name, name) for name, m in MEMBERS.items())
+    offered = {value for _, value in options}
     for name, row in table_at(fleet_stack, at).items():
         url = urllib.parse.urlsplit(resolve_data_link(link, row, "now-1h", "now"))
         assert url.path.split("/")[:3] == ["", "d", vllm["uid"]]
