@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from grafana.generator import cli
+from grafana.generator.dashboard import DEPLOYMENT_OPTION_REGEX
 from grafana.generator.layout import Layout
 from grafana.generator.metrics import LEGACY_SERIES
 from testkit.ports import free_port
@@ -40,9 +41,11 @@ from tests.support.dashboards import (
     or_branches,
     panel_queries,
     prometheus_regex_escape,
+    query_result_text,
     resolve_data_link,
     substitute,
     table_rows,
+    variable_options,
     variable_selector,
     variables_of,
     without_zero_fallbacks,
@@ -430,7 +433,10 @@ def test_variables(dashboards):
         variables = variables_of(dashboard)
         assert list(variables)[:2] == ["datasource", "deployment"], uid
         deployment = variables["deployment"]
-        assert variable_selector(deployment["query"]) == 'up{job="vllm"}'
+        # Display names as the options' text, the `deployment` label as their value.
+        assert deployment["query"].startswith("query_result(max by (deployment, name) (")
+        assert 'up{job="vllm"}' in variable_selector(deployment["query"])
+        assert deployment["regex"] == DEPLOYMENT_OPTION_REGEX
         assert deployment["multi"] and deployment["includeAll"] and deployment["allValue"] == ".*"
     model = variables_of(dashboards["aqua-vllm"])["model_name"]
     assert model["query"] == (
@@ -510,10 +516,13 @@ def test_panel_queries_cover_collapsed_rows_and_variables(dashboards):
     assert {"Draft acceptance rate", "LoRA adapters (latest)"} <= titles
     variables = {q.ref_id: q.expr for q in queries if q.kind == "variable"}
     assert variables == {
-        "deployment": 'up{job="vllm"}',
+        "deployment": variable_selector(
+            variables_of(dashboards["aqua-vllm"])["deployment"]["query"]
+        ),
         "model_name": 'vllm:num_requests_running{job="vllm", deployment=~".*"}',
     }
-    assert all("$" not in q.expr for q in queries), "every variable is substituted"
+    # Every variable is substituted (`$1` is label_replace's, which Grafana leaves alone).
+    assert all(not re.search(r"\$(?!\d)", q.expr) for q in queries)
     assert any(q.instant for q in queries) and any(not q.instant for q in queries)
     assert {q.key for q in queries} >= {
         key for key in OPTIONAL_FEATURE_TARGETS if key.dashboard_uid == "aqua-vllm"
@@ -1051,6 +1060,45 @@ def test_variables_find_values(dashboards, synthetic):
     assert models == {LEGACY_MODEL, TRANSITION_MODEL}
 
 
+def test_deployment_variable_shows_display_names_and_keeps_deployment_values(dashboards, synthetic):
+    url, at = synthetic
+    vllm = dashboards["aqua-vllm"]
+    (query,) = [q for q in panel_queries(vllm, {}) if q.ref_id == "deployment"]
+    options = variable_options(variables_of(vllm)["deployment"], instant(url, query.expr, at))
+    # In the order Grafana lists them (sort 1: by text, case-sensitive as lodash's sortBy);
+    # configured by URL: the name itself.
+    assert options == [
+        ("Demo chat", "demo"),
+        ("Mistral (upgrading)", "transition"),
+        ("legacy", "legacy"),
+        ("refused", "refused"),
+        ("replicated", "replicated"),
+    ]
+    # A value selects its deployment's series in every panel, as before.
+    demo = substitute('up{deployment=~"$deployment"}', vllm, {"deployment": ["demo"]})
+    assert [r["metric"]["display_name"] for r in instant(url, demo, at)] == ["Demo chat"]
+
+
+def test_variable_regex_follows_grafana():
+    line = query_result_text(
+        {"metric": {"deployment": "d1", "name": 'Say "hi"'}, "value": [1700000000.5, "1"]}
+    )
+    assert line == '{deployment="d1",name="Say "hi""} 1 1700000000500'
+    variable = {"query": "query_result(x)", "regex": DEPLOYMENT_OPTION_REGEX, "sort": 1}
+    sample = {"metric": {"deployment": "d1", "name": 'Say "hi"'}, "value": [1, "1"]}
+    assert variable_options(variable, [sample]) == [('Say "hi"', "d1")]
+    # Grafana's documented examples: one capture group sets text and value; no match drops.
+    up = {"query": "query_result(up)", "regex": '/.*instance="([^"]*).*/'}
+    samples = [
+        {"metric": {"__name__": "up", "instance": "a:9090", "job": "p"}, "value": [1, "1"]},
+        {"metric": {"__name__": "up", "job": "q"}, "value": [1, "1"]},
+    ]
+    assert variable_options(up, samples) == [("a:9090", "a:9090")]
+    # Only one named group: it sets both parts.
+    only_value = {"query": "query_result(up)", "regex": '/job="(?<value>[^"]+)"/'}
+    assert variable_options(only_value, samples) == [("p", "p"), ("q", "q")]
+
+
 def vllm_query_variable(dashboards, deployments: list[str]) -> str:
     (query,) = [
         q
@@ -1178,6 +1226,10 @@ def test_fleet_table_has_every_column_for_every_deployment(dashboards, synthetic
     assert by_column["Value #H"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 2))
     assert by_column["Value #I"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 200))
     assert by_column["Value #J"] == {"demo": 0, "legacy": 1, "transition": 0}
+    # OCI Monitoring: GPU utilization averaged over the two instances; the gateway's 4XX share
+    # (0.2 of 3.2 responses per second), status families matched whatever their case.
+    assert by_column["Value #K"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 0.7))
+    assert by_column["Value #L"] == pytest.approx(dict.fromkeys(UP_DEPLOYMENTS, 0.2 / 3.2))
     # Names and states: display name when known, else the deployment name.
     assert {d: (r["name"], r["lifecycle_state"]) for d, r in rows.items()} == {
         "demo": ("Demo chat", "ACTIVE"),
@@ -1231,7 +1283,12 @@ def test_each_fleet_row_links_to_its_vllm_deployment(dashboards, synthetic):
     ]
     vllm = dashboards["aqua-vllm"]
     (variable,) = [q for q in panel_queries(vllm, {"deployment": ALL}) if q.ref_id == "deployment"]
-    offered = {r["metric"]["deployment"] for r in instant(url, variable.expr, at)}
+    offered = {
+        value
+        for _, value in variable_options(
+            variables_of(vllm)["deployment"], instant(url, variable.expr, at)
+        )
+    }
     for deployment, row in rows.items():
         resolved = urllib.parse.urlsplit(resolve_data_link(link, row, "now-6h", "now"))
         assert resolved.path.split("/")[:3] == ["", "d", vllm["uid"]]

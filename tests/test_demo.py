@@ -12,6 +12,7 @@ import csv
 import json
 import subprocess
 import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -251,6 +252,35 @@ def test_every_family_has_its_type_labels_and_buckets():
     }
 
 
+def test_page_starts_with_the_process_collector_families():
+    clock = FakeClock()
+    demo = DemoDeployment(seed=3, clock=clock, start_time=1_795_000_000.25)
+    first = demo.render()
+    assert first.startswith(b"# HELP process_")
+    families = parse(first)
+    kinds = {name: families[name].type for name in families if name.startswith("process_")}
+    assert kinds == {
+        "process_virtual_memory_bytes": "gauge",
+        "process_resident_memory_bytes": "gauge",
+        "process_start_time_seconds": "gauge",
+        "process_cpu_seconds": "counter",
+        "process_open_fds": "gauge",
+        "process_max_fds": "gauge",
+    }
+    # What the proxy tells replicas apart by, read the way it reads it.
+    from app.replicas.exposition import start_time_of
+
+    assert start_time_of(first) == 1_795_000_000.25
+    clock.advance(60)
+    later = parse(demo.render())
+    assert value(later, "process_start_time_seconds") == 1_795_000_000.25
+    cpu = "process_cpu_seconds_total"
+    assert value(later, "process_cpu_seconds", cpu) > value(families, "process_cpu_seconds", cpu)
+    # By default the process started (wall clock) when its simulated history began.
+    default = DemoDeployment(seed=3, clock=clock).start_time
+    assert time.time() - 200 < default < time.time()
+
+
 def test_http_families_look_like_the_fastapi_instrumentator():
     clock = FakeClock()
     demo = DemoDeployment(seed=4, clock=clock)
@@ -439,7 +469,7 @@ def test_every_panel_has_data_within_thirty_seconds(seed):
 
 def _renders(seed: int, steps: list[float]) -> list[bytes]:
     clock = FakeClock()
-    demo = DemoDeployment("m", seed=seed, clock=clock)
+    demo = DemoDeployment("m", seed=seed, clock=clock, start_time=1.7e9)
     out = [demo.render()]
     for step in steps:
         clock.advance(step)
@@ -708,3 +738,87 @@ def test_demo_fleet_is_in_the_inventory_metric():
         assert rows[target.name] == {**expected, "lifecycle_state": "ACTIVE"}
     assert demo_inventory_collector([]) is None
     assert demo_inventory_collector([demo_target()]) is None, "not a fleet member"
+
+
+def test_busy_member_runs_two_replicas_and_its_target_says_so():
+    from app.demo.fleet import MAX_DEMO_DEPLOYMENTS, demo_fleet
+
+    members = demo_fleet(MAX_DEMO_DEPLOYMENTS)
+    assert [m.name for m in members if m.replicas > 1] == ["demo-chat"]
+    for member in members:
+        target = member.target()
+        assert target.instance_count == member.replicas == member.as_deployment().instance_count
+
+
+def test_two_replica_member_answers_as_a_load_balancer_over_two_simulations():
+    import asyncio
+
+    import httpx
+
+    from app.demo.fleet import demo_fleet
+    from app.demo.transport import demo_transport
+
+    (chat,) = [m for m in demo_fleet(3) if m.replicas > 1]
+    clock = FakeClock()
+    transport = demo_transport(chat.target(), clock=clock)
+
+    async def pages(count: int) -> list[bytes]:
+        async with httpx.AsyncClient(transport=transport) as client:
+            return [(await client.get(chat.url)).content for _ in range(count)]
+
+    by_replica: dict[float, list[dict]] = defaultdict(list)
+    for _ in range(30):
+        clock.advance(5)
+        for page in asyncio.run(pages(2)):
+            families = parse(page)
+            by_replica[value(families, "process_start_time_seconds")].append(series(families))
+    assert len(by_replica) == 2, "each replica has its own process start time"
+    assert all(len(seen) > 5 for seen in by_replica.values()), "picked at random, both often"
+    # Each replica's counters only grow; the two replicas' counters are their own.
+    finished = "vllm:request_success_total"
+    last = {}
+    for start, seen in by_replica.items():
+        totals = [sum(v for (name, _), v in page.items() if name == finished) for page in seen]
+        assert totals == sorted(totals), start
+        last[start] = totals[-1]
+    assert len(set(last.values())) == 2, last
+
+
+def test_the_proxy_gathers_both_replicas_of_the_demo_member():
+    import asyncio
+
+    import httpx
+
+    from app.demo.fleet import demo_fleet
+    from app.demo.transport import demo_transport
+    from app.replicas.gather import FetchedPage, gather, suggested_fetch_cap
+    from app.replicas.tracker import ReplicaTracker
+
+    (chat,) = [m for m in demo_fleet(3) if m.replicas > 1]
+    target = chat.target()
+    clock = FakeClock()
+    transport = demo_transport(target, clock=clock)
+    tracker = ReplicaTracker(max_age_seconds=30, learn_window_seconds=60)
+
+    async def scrape():
+        async with httpx.AsyncClient(transport=transport) as client:
+
+            async def fetch() -> FetchedPage:
+                response = await client.get(chat.url)
+                return FetchedPage(response.content, response.headers["content-type"])
+
+            return await gather(
+                fetch,
+                tracker,
+                deadline_seconds=10,
+                max_fetches=suggested_fetch_cap(2) * 4,
+                instance_count=target.instance_count,
+            )
+
+    gathered = asyncio.run(scrape())
+    assert gathered.replicas_served == 2 and gathered.rewritten
+    families = parse(gathered.body)
+    replicas = {s.labels["replica"] for s in families["process_start_time_seconds"].samples}
+    assert len(replicas) == 2
+    running = families["vllm:num_requests_running"].samples
+    assert sorted(s.labels["replica"] for s in running) == sorted(replicas)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gzip
+import re
 from contextlib import asynccontextmanager
 
 import httpx
@@ -434,12 +435,17 @@ def test_demo_is_scraped_through_the_forwarder_and_never_the_network(upstream):
     assert response.status_code == 200
     assert response.headers["content-type"] == EXPOSITION
     # AQUA serves every model as `odsc-llm`; the fleet member's labels say which model it is.
-    assert b'vllm:num_requests_running{engine="0",model_name="odsc-llm"}' in response.content
+    # demo-chat runs 2 replicas behind its URL: one scrape serves both, each labelled.
+    running = re.findall(
+        rb'vllm:num_requests_running\{replica="([0-9a-f]+)",engine="0",model_name="odsc-llm"\}',
+        response.content,
+    )
+    assert len(set(running)) == len(running) == 2
     assert not upstream.calls
-    # The same accounting as a real deployment's scrape.
+    # The same accounting as a real deployment's scrape (one upstream response per fetch).
     assert (
         metric_value(own, 'aqua_proxy_upstream_responses_total{code="200",deployment="demo-chat"}')
-        == 1
+        >= 2
     )
     assert 'aqua_proxy_scrape_duration_seconds_count{deployment="demo-chat"} 1.0' in own
     assert 'lifecycle_state="ACTIVE"' in own, "the demo fleet is in aqua_deployment_info"

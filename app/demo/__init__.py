@@ -7,6 +7,7 @@ an OCI tenancy or a GPU. Modules:
 - `app.demo.exposition`: renders an engine as a vLLM `/metrics` page, using the families of
   `app.vllm_catalogue` (the one copy of vLLM's metric names, types, labels and buckets);
 - `app.demo.transport`: `DemoTransport`, which answers a demo target's URL with that page;
+- `app.demo.pool`: several simulated replicas behind one URL, picked at random per request;
 - `app.demo.fleet`: the demo fleet (`DEMO_DEPLOYMENTS` members, each with its own name, model,
   load, capacity and outages);
 - `app.demo.inventory`: the demo fleet in the inventory metric `aqua_deployment_info`.

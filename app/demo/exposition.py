@@ -3,7 +3,9 @@
 `SimulatedServer` owns the clock, the lock and the exposition; `DemoDeployment` renders the engine
 as the current vLLM V1 engine does, with the families of `app.vllm_catalogue.V1_FAMILIES` (names,
 types, label names, HELP text, bucket boundaries). Families of optional vLLM features are absent,
-as on a plain text-model deployment, so dashboards must already cope with their absence.
+as on a plain text-model deployment, so dashboards must already cope with their absence. Like
+every real vLLM (prometheus_client's process collector), the page starts with the `process_*`
+families; `process_start_time_seconds` is what the proxy tells replicas apart by.
 """
 
 from __future__ import annotations
@@ -150,10 +152,14 @@ class DemoDeployment(SimulatedServer):
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         profile: EngineProfile | None = None,
+        start_time: float | None = None,
     ) -> None:
         super().__init__(model_name, V1_BUCKETS, seed, clock, profile)
+        # Wall-clock time the simulated server process started (it has run WARMUP_S already).
+        self.start_time = round(time.time() - WARMUP_S, 2) if start_time is None else start_time
 
     def _families(self) -> Iterator[Metric]:
+        yield from self._process_families()
         engine = self.engine
         ml = [self.model_name, "0"]
         waiting = len(engine.waiting)
@@ -192,4 +198,34 @@ class DemoDeployment(SimulatedServer):
                 yield self.histogram(fam, [(ml, engine.hist[V1_HISTOGRAM_ROLES[name]])])
         yield from self.http_families(
             V1_BY_NAME["http_requests"], V1_BY_NAME["http_request_duration_seconds"]
+        )
+
+    def _process_families(self) -> Iterator[Metric]:
+        """The families of prometheus_client's process collector, with plausible values for a
+        vLLM API server process (its memory follows the KV cache a little, its CPU time its age)."""
+        engine = self.engine
+        gauges = (
+            ("process_virtual_memory_bytes", "Virtual memory size in bytes.", 3.2e10),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                2.4e9 + round(1.5e8 * engine.kv_usage, -3),
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                self.start_time,
+            ),
+        )
+        for name, help_text, number in gauges:
+            yield GaugeMetricFamily(name, help_text, value=number)
+        cpu_seconds = round(30.0 + 0.4 * engine.now, 2)
+        yield CounterMetricFamily(
+            "process_cpu_seconds", "Total user and system CPU time spent in seconds.", cpu_seconds
+        )
+        yield GaugeMetricFamily(
+            "process_open_fds", "Number of open file descriptors.", value=40 + len(engine.running)
+        )
+        yield GaugeMetricFamily(
+            "process_max_fds", "Maximum number of open file descriptors.", value=1048576.0
         )

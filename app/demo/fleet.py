@@ -3,7 +3,9 @@
 With nothing configured the proxy serves `DEMO_DEPLOYMENTS` (default 3) of them, so every
 dashboard shows what it does for a real fleet:
 
-1. `demo-chat`: healthy and busy (the original demo engine);
+1. `demo-chat`: healthy and busy (the original demo engine), with 2 replicas behind its one
+   endpoint (`app.demo.pool`: a load balancer picks one per request, each its own simulation with
+   its own counters and start time), so the proxy's replica handling shows and is tested;
 2. `demo-support-bot`: slow (a small batch, slow decoding) with patient clients, so its queue
    grows through every busy phase of the load cycle;
 3. `demo-batch-jobs`: goes down now and then (see `OutageSchedule`): Prometheus' `up` drops to 0
@@ -12,9 +14,8 @@ dashboard shows what it does for a real fleet:
 
 Each member carries exactly the labels a discovered deployment carries (`app.discovery.naming`
 builds both), plus `demo="true"`, and appears in the inventory metric `aqua_deployment_info` as
-ACTIVE. Hook for issue 11: `DemoMember.replicas` is 1 for every member today; a member with more
-replicas will need a page that answers as one of several `DemoDeployment`s per request (see
-`app.demo.transport.MetricsPage`).
+ACTIVE. A member's target carries its `instance_count` (`replicas`), as discovery sets it for a
+fixed pool, so the proxy labels a multi-replica member's series by `replica` from the first scrape.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class DemoMember:
     profile: EngineProfile
     seed: int
     flaky: bool = False
-    replicas: int = 1  # Issue 11 adds a member with 2 replicas behind one endpoint.
+    replicas: int = 1  # Instances behind the one endpoint (a fixed pool).
     served_model_name: str = "odsc-llm"  # What AQUA passes to vLLM's --served-model-name.
 
     @property
@@ -110,7 +111,9 @@ class DemoMember:
         return {**deployment_labels(self.as_deployment(), self.name), "demo": "true"}
 
     def target(self) -> Target:
-        return Target(name=self.name, url=self.url, labels=self.labels())
+        return Target(
+            name=self.name, url=self.url, labels=self.labels(), instance_count=self.replicas
+        )
 
 
 _BUSY = EngineProfile()
@@ -132,6 +135,7 @@ _FIRST_THREE = (
         "us-ashburn-1",
         _BUSY,
         seed=101,
+        replicas=2,
     ),
     DemoMember(
         "Demo support bot",

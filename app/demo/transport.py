@@ -17,12 +17,13 @@ import httpx
 
 from app.demo.exposition import DEMO_CONTENT_TYPE, DemoDeployment
 from app.demo.fleet import OutageSchedule, demo_member
+from app.demo.pool import replica_pool
 from app.targets import Target
 
 
 class MetricsPage(Protocol):
-    """Anything that renders a `/metrics` page: one simulated deployment, or later several
-    replicas behind one URL (answering in turn, as a load balancer would)."""
+    """Anything that renders a `/metrics` page: one simulated deployment, or several replicas
+    behind one URL (`app.demo.pool.ReplicaPool`, answering as a load balancer would)."""
 
     def render(self) -> bytes: ...
 
@@ -90,12 +91,23 @@ def demo_transport(
     outages: OutageSchedule | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> DemoTransport:
-    """The transport of one demo target: its fleet member's simulation (profile, seed) and, for
-    the flaky member, `outages`. A demo target that is no fleet member gets the default engine."""
+    """The transport of one demo target: its fleet member's simulation (profile, seed; one per
+    replica) and, for the flaky member, `outages`. A demo target that is no fleet member gets the
+    default engine."""
     member = demo_member(target.name)
     if member is None:
         return DemoTransport(target.url, DemoDeployment(clock=clock), clock=clock)
-    page = DemoDeployment(
-        member.served_model_name, profile=member.profile, seed=member.seed, clock=clock
-    )
+    page: MetricsPage
+    if member.replicas > 1:
+        page = replica_pool(
+            member.served_model_name,
+            member.replicas,
+            profile=member.profile,
+            seed=member.seed,
+            clock=clock,
+        )
+    else:
+        page = DemoDeployment(
+            member.served_model_name, profile=member.profile, seed=member.seed, clock=clock
+        )
     return DemoTransport(target.url, page, outages if member.flaky else None, clock)

@@ -100,7 +100,9 @@ DATASOURCE_VARIABLE: Json = {
 }
 
 
-def query_variable(name: str, label: str, query: str, description: str) -> Json:
+def query_variable(name: str, label: str, query: str, description: str, *, regex: str = "") -> Json:
+    """A multi-value query variable with "All" (`.*`). `regex` filters or reshapes the options as
+    Grafana's variable regex does (named groups `text` and `value` set each option's two parts)."""
     return {
         "allValue": ".*",
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
@@ -115,18 +117,31 @@ def query_variable(name: str, label: str, query: str, description: str) -> Json:
         "options": [],
         "query": query,
         "refresh": 2,
-        "regex": "",
+        "regex": regex,
         "skipUrlSync": False,
         "sort": 1,
         "type": "query",
     }
 
 
+# Each scraped deployment once, with a `name` label: its display name where discovery gave one,
+# else its deployment name (TARGET/TARGETS without discovery).
+_NAMED_DEPLOYMENTS = (
+    'max by (deployment, name) (label_replace(label_replace(up{job="vllm"}, "name", "$1", '
+    '"deployment", "(.*)"), "name", "$1", "display_name", "(.+)"))'
+)
+# Grafana renders a `query_result` sample as `{deployment="...",name="..."} <value> <ms>` (labels
+# in Prometheus' order, values unescaped); the named groups make `name` the option's text and
+# `deployment` its value, so panels and links keep filtering on the `deployment` label.
+DEPLOYMENT_OPTION_REGEX = r'/\{deployment="(?<value>[^"]+)",name="(?<text>.*)"\}/'
 DEPLOYMENT_VARIABLE = query_variable(
     "deployment",
     "Deployment",
-    'label_values(up{job="vllm"}, deployment)',
-    "Model deployments Prometheus scrapes through the proxy (the `deployment` target label).",
+    f"query_result({_NAMED_DEPLOYMENTS})",
+    "Model deployments Prometheus scrapes through the proxy, by display name (the name the OCI "
+    "console shows; the deployment name where discovery gives none). The value is the "
+    "`deployment` target label.",
+    regex=DEPLOYMENT_OPTION_REGEX,
 )
 MODEL_VARIABLE = query_variable(
     "model_name",

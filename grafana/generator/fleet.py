@@ -5,7 +5,9 @@ One table row per deployment, built from instant queries in table format (one pe
 (`Time` and `deployment`); `organize` then orders, hides and renames the columns. Each row links to
 "vLLM deployment" with that deployment selected and the time range kept. Every vLLM expression is
 the one "vLLM deployment" shows (same helpers, same legacy fallbacks), re-scoped from
-`$deployment`/`$model_name` to the fleet's filters `$aqua_model` and `$region`.
+`$deployment`/`$model_name` to the fleet's filters `$aqua_model` and `$region`. The GPU and
+gateway columns read the OCI Monitoring gauges of the "Infrastructure (OCI Monitoring)" row; those
+carry no `aqua_model`/`region`, so the filters reach them through the deployment's `up`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from grafana.generator.promql import (
     counter_rate,
     gauge,
     quantile,
+    ratio,
 )
+from grafana.generator.vllm_infrastructure import PREFIX as OCI_PREFIX
 
 UID = "aqua-fleet"
 VLLM_DASHBOARD_UID = "aqua-vllm"
@@ -75,6 +79,24 @@ E2E_P95 = for_fleet(quantile(0.95, E2E, split=True))
 RATIO_5XX = for_fleet(HTTP_5XX_RATIO)
 KV = for_fleet(gauge(KV_USAGE, "avg"))
 QUEUE = for_fleet(gauge(WAITING, "sum"))
+# OCI Monitoring (app.monitoring), as in "vLLM deployment"'s infrastructure row: GPU utilization
+# averaged over the deployment's instances (and GPUs), and the share of the gateway's responses
+# that were 4xx/5xx, refusals that never reached vLLM included.
+OCI_JOB = 'job="oci-monitoring"'
+OCI_GPU = f'{{__name__=~"{OCI_PREFIX}gpu_.*utilization_ratio", __name__!~".*memory.*", {OCI_JOB}}}'
+GPU_UTILIZATION = f"avg by (deployment) ({OCI_GPU}) and on (deployment) {UP}"
+_GATEWAY = f"{OCI_PREFIX}predict_response_per_second{{{OCI_JOB}}}"
+_GATEWAY_ERRORS = (
+    f'{OCI_PREFIX}predict_response_per_second{{{OCI_JOB}, status_family=~"(?i)[45]xx"}}'
+)
+GATEWAY_ERROR_RATIO = (
+    ratio(
+        f"sum by (deployment) ({_GATEWAY_ERRORS}) or on (deployment) "
+        f"0 * sum by (deployment) ({_GATEWAY})",
+        f"sum by (deployment) ({_GATEWAY})",
+    )
+    + f" and on (deployment) {UP}"
+)
 
 
 def with_names(expr: str) -> str:
@@ -99,6 +121,14 @@ COLUMNS: tuple[tuple[str, str, str, str, tuple[tuple[float | None, str], ...] | 
     ("G", "KV cache", KV, "percentunit", ((None, "green"), (0.8, "orange"), (0.9, "red"))),
     ("H", "Waiting", QUEUE, "short", ((None, "green"), (10, "orange"), (50, "red"))),
     ("I", "Tokens / s", TOKENS, "short", None),
+    ("K", "GPU util", GPU_UTILIZATION, "percentunit", None),
+    (
+        "L",
+        "Gateway 4xx/5xx",
+        GATEWAY_ERROR_RATIO,
+        "percentunit",
+        ((None, "green"), (0.01, "orange"), (0.05, "red")),
+    ),
     ("J", "Firing alerts", FIRING_BY_DEPLOYMENT, "short", ((None, "green"), (1, "red"))),
 )
 # Label columns of the identity query, in display order, with their titles.
@@ -129,9 +159,13 @@ def deployments_table() -> Json:
         "name). *State* is the lifecycle state from discovery (`configured` for a TARGET/TARGETS "
         "deployment discovery does not report). Colours: Up red when the last scrape failed; "
         "latency, error ratio, KV cache and queue turn orange and red at the alert rules' levels. "
+        "*GPU util* (mean over the instances) and *Gateway 4xx/5xx* (share of the OCI gateway's "
+        "responses, refusals that never reached vLLM included) come from OCI Monitoring: empty "
+        "while OCI_MONITORING is off. "
         "Click a name to open *vLLM deployment* for it, with the same time range.\n\n"
-        "Metrics: `aqua_deployment_info`, `up`, and the vLLM metrics of the *vLLM deployment* "
-        "tiles (older vLLM names included).",
+        "Metrics: `aqua_deployment_info`, `up`, the vLLM metrics of the *vLLM deployment* "
+        "tiles (older vLLM names included), and the OCI Monitoring gauges of its "
+        "*Infrastructure* row.",
         tgts,
         unit="none",
         exclude=("Time", "Value #A", "display_name"),

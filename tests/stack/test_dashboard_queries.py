@@ -82,11 +82,11 @@ LOAD_DEPENDENT_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 4, "A"): "a stack component is down only if a scrape of it times out",
 }
 # The panels reading vLLM's `process_start_time_seconds` (prometheus_client's process collector,
-# on every real vLLM): the simulations of this module do not expose it.
+# on every real vLLM): the demo exposes it (each replica its own), the older-vLLM fixture not.
 NO_PROCESS_METRICS: dict[TargetKey, str] = {
-    TargetKey("aqua-vllm", 14, "A"): "no process_start_time_seconds in the simulation",
-    TargetKey("aqua-vllm", 61, "A"): "no process_start_time_seconds in the simulation",
-    TargetKey("aqua-vllm", 104, "A"): "no process_start_time_seconds in the simulation",
+    TargetKey("aqua-vllm", 14, "A"): "no process_start_time_seconds in the older-vLLM fixture",
+    TargetKey("aqua-vllm", 61, "A"): "no process_start_time_seconds in the older-vLLM fixture",
+    TargetKey("aqua-vllm", 104, "A"): "no process_start_time_seconds in the older-vLLM fixture",
 }
 # Always empty in the demo stand (none: the demo goes through the forwarder like any target, so
 # its upstream responses and in-flight scrapes are counted too).
@@ -104,8 +104,6 @@ DEMO_MAY_BE_EMPTY: dict[TargetKey, str] = {
     TargetKey("aqua-health", 5, "A"): "a demo scrape fails only if it times out",
     TargetKey("aqua-health", 22, "A"): "a demo scrape fails only if it times out",
     **LOAD_DEPENDENT_TARGETS,
-    # The demo may or may not simulate process metrics (its replicas need them).
-    **NO_PROCESS_METRICS,
 }
 LEGACY_STAND_TARGETS: dict[TargetKey, str] = {
     **NO_PROCESS_METRICS,

@@ -8,7 +8,10 @@ AquaDeploymentDown's `for: 2m`. The tests run in file order against the same sta
 1. at a moment `healthy_at` when every member has been scraped for a while and none is down yet,
    every query of the fleet dashboard, substituted as Grafana would, returns data, and every
    column of the deployments table has a value for every deployment row (checked per deployment);
-   each row's link opens "vLLM deployment" with that row's deployment, a value its variable offers;
+   each row's link opens "vLLM deployment" with that row's deployment, a value its variable offers
+   (under the deployment's display name);
+   the member with 2 replicas ("Demo chat") is served as two `replica`s whose counters never
+   reset, and its requests/s in the table is the sum of its replicas' rates;
 2. then, within the outage, the flaky member's row shows up = 0, the fleet counts it down, lists
    it as not scraped with the proxy's failure kind, and AquaDeploymentDown fires in Prometheus
    (awaited once, by polling /api/v1/alerts with a deadline).
@@ -26,12 +29,15 @@ import pytest
 from app.demo.fleet import demo_fleet
 from testkit.stack import Stack
 from tests.support.dashboards import (
+    OCI_MONITORING_TARGETS,
     TargetKey,
     check_targets,
     load_dashboards,
     panel_queries,
     resolve_data_link,
     table_rows,
+    variable_options,
+    variables_of,
     without_zero_fallbacks,
 )
 
@@ -45,6 +51,7 @@ SETTINGS = {
 }
 MEMBERS = {member.name: member for member in demo_fleet(3)}
 FLAKY = next(name for name, member in MEMBERS.items() if member.flaky)
+REPLICATED = next(name for name, member in MEMBERS.items() if member.replicas > 1)
 RATE_INTERVAL = "1m"  # Grafana's $__rate_interval for a 2 s scrape interval is at least 4 x 2 s.
 TABLE_ID, DOWN_TILE, FIRING_TILE, NOT_SCRAPED = 6, 2, 5, 9
 # Before the outage nothing is down or failing and no alert has fired yet (every rule has a for:).
@@ -90,7 +97,9 @@ def table_at(stack: Stack, at: float) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def fleet_stack():
-    stack = Stack.create(**SETTINGS).start()
+    stack = Stack.create(**SETTINGS)
+    stack.started_at = time.time()
+    stack.start()
     started = time.monotonic()
     # Enough scrapes of every member for rates and quantiles over 1 minute, none failed so far.
     stack.wait_for(
@@ -112,7 +121,7 @@ def test_every_fleet_query_has_data_before_the_outage(fleet_stack):
     missing, out_of_date = check_targets(
         fleet_queries(),
         lambda expr, _instant: bool(instant(fleet_stack, expr, at)),
-        HEALTHY_ABSENT,
+        HEALTHY_ABSENT | OCI_MONITORING_TARGETS,
         MAY_BE_EMPTY,
     )
     assert (missing, out_of_date) == ([], [])
@@ -142,7 +151,8 @@ def test_every_zero_filled_column_has_real_data_for_some_row(fleet_stack):
     # still find real samples (for at least one deployment), or a zero fill hides an empty panel.
     at = fleet_stack.healthy_at
     for query in fleet_queries():
-        if query.panel_id == TABLE_ID and query.key not in HEALTHY_ABSENT | MAY_BE_EMPTY:
+        absent = HEALTHY_ABSENT | MAY_BE_EMPTY | OCI_MONITORING_TARGETS
+        if query.panel_id == TABLE_ID and query.key not in absent:
             assert instant(fleet_stack, without_zero_fallbacks(query.expr), at), query.ref_id
 
 
@@ -159,13 +169,59 @@ def test_each_row_links_to_its_vllm_deployment(fleet_stack):
     vllm = dashboards["aqua-vllm"]
     (variable,) = [q for q in panel_queries(vllm, {}) if q.ref_id == "deployment"]
     at = fleet_stack.healthy_at
-    offered = {r["metric"]["deployment"] for r in instant(fleet_stack, variable.expr, at)}
+    options = variable_options(
+        variables_of(vllm)["deployment"], instant(fleet_stack, variable.expr, at)
+    )
+    # The variable lists display names, each selecting its deployment's label value.
+    assert options == sorted((m.display_name, name) for name, m in MEMBERS.items())
+    offered = {value for _, value in options}
     for name, row in table_at(fleet_stack, at).items():
         url = urllib.parse.urlsplit(resolve_data_link(link, row, "now-1h", "now"))
         assert url.path.split("/")[:3] == ["", "d", vllm["uid"]]
         query = urllib.parse.parse_qs(url.query)
         assert query == {"var-deployment": [name], "from": ["now-1h"], "to": ["now"]}
         assert name in offered
+
+
+def test_the_two_replica_member_is_served_per_replica_without_resets(fleet_stack):
+    at = time.time()
+    run = f"{int(at - fleet_stack.started_at) + 5}s"  # the whole run so far
+    chat = f'job="vllm", deployment="{REPLICATED}"'
+    starts = instant(fleet_stack, f"process_start_time_seconds{{{chat}}}", at)
+    replicas = {r["metric"]["replica"] for r in starts}
+    assert len(replicas) == MEMBERS[REPLICATED].replicas == 2, starts
+    assert len({r["value"][1] for r in starts}) == 2, "each replica its own start time"
+    running = instant(fleet_stack, f"vllm:num_requests_running{{{chat}}}", at)
+    assert {r["metric"]["replica"] for r in running} == replicas
+    # A single-replica member is relayed as fetched: no replica label.
+    assert instant(fleet_stack, f'up{{job="vllm", deployment!="{REPLICATED}"}}', at)
+    assert not instant(
+        fleet_stack, f'vllm:num_requests_running{{deployment!="{REPLICATED}", replica!=""}}', at
+    )
+    # No counter of either replica ever went backwards over the whole run.
+    for counter in (
+        "vllm:request_success_total",
+        "vllm:generation_tokens_total",
+        "vllm:prompt_tokens_total",
+        "vllm:e2e_request_latency_seconds_bucket",
+        "vllm:time_to_first_token_seconds_count",
+        "http_requests_total",
+    ):
+        selector = f"{counter}{{{chat}}}"
+        (checked,) = instant(fleet_stack, f"count(count by (replica) ({selector}))", at)
+        assert float(checked["value"][1]) == 2, counter
+        (resets,) = instant(fleet_stack, f"sum(resets({selector}[{run}]))", at)
+        assert float(resets["value"][1]) == 0, counter
+    # The table's requests/s is the sum over the replicas, each of which carries traffic.
+    per_replica = instant(
+        fleet_stack,
+        f"sum by (replica) (rate(vllm:request_success_total{{{chat}}}[{RATE_INTERVAL}]))",
+        at,
+    )
+    assert {r["metric"]["replica"] for r in per_replica} == replicas
+    rates = [float(r["value"][1]) for r in per_replica]
+    assert all(rate > 0 for rate in rates), rates
+    assert table_at(fleet_stack, at)[REPLICATED]["Value #C"] == pytest.approx(sum(rates))
 
 
 def test_the_flaky_deployment_shows_down_and_fires_its_alert(fleet_stack):

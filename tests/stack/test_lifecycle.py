@@ -52,7 +52,7 @@ def test_proxy_and_prometheus_listen_on_loopback_only(demo_stack):
 
 
 def _sample_count(stack: Stack, expr: str) -> float:
-    result = stack.query(f"count_over_time({expr}[1h])")
+    result = stack.query(f"sum(count_over_time({expr}[1h]))")  # over demo-chat's 2 replicas
     return float(result[0]["value"][1]) if result else 0.0
 
 

@@ -17,7 +17,13 @@ from testkit.oci_credentials import fake_ocid, make_api_key_profile
 from testkit.stack import Stack
 from testkit.waiting import wait_until
 from tests.stack.test_dashboard_queries import run_query
-from tests.support.dashboards import ALL, check_targets, load_dashboards, panel_queries
+from tests.support.dashboards import (
+    ALL,
+    TargetKey,
+    check_targets,
+    load_dashboards,
+    panel_queries,
+)
 from tests.support.monitoring_api import MonitoringApi
 from tests.support.signed_upstream import SignedUpstream
 from tests.support.vllm_payloads import LegacyVllm
@@ -84,7 +90,8 @@ def test_gauges_are_stored_with_the_join_labels(world):
 
 def test_gauges_join_vllm_series_on_deployment(world):
     stack, _, _ = world
-    stack.wait_for('count(vllm:num_requests_running{deployment="llama"})', timeout=60)
+    # Both deployments scraped (waiting for one only raced the other's first scrape).
+    stack.wait_for("count(count by (deployment) (vllm:num_requests_running)) == 2", timeout=60)
     joined = stack.query(
         f"{GPU} * on (deployment) group_left max by (deployment) (vllm:num_requests_running)"
     )
@@ -101,22 +108,30 @@ def test_collector_health_is_exposed(world):
     assert stack.query('aqua_oci_monitoring_api_calls_total{result="ok"} > 0')
 
 
-# The "Infrastructure (OCI Monitoring)" row of "vLLM deployment" and the collector row of
-# "Monitoring health" (tests/support/dashboards.py OCI_MONITORING_TARGETS lists them as empty
-# where OCI Monitoring is off).
+# The "Infrastructure (OCI Monitoring)" row of "vLLM deployment", the collector row of
+# "Monitoring health" and the fleet table's GPU and gateway columns (tests/support/dashboards.py
+# OCI_MONITORING_TARGETS lists them as empty where OCI Monitoring is off).
 NEW_PANELS = {"aqua-vllm": range(91, 99), "aqua-health": range(61, 66)}
+FLEET_COLUMNS = {TargetKey("aqua-fleet", 6, "K"), TargetKey("aqua-fleet", 6, "L")}
 
 
 def test_every_new_panel_query_returns_data(world):
     stack, _, _ = world
-    variables = {"datasource": "aqua-prometheus", "deployment": ALL, "model_name": ALL}
+    variables = {
+        "datasource": "aqua-prometheus",
+        "deployment": ALL,
+        "model_name": ALL,
+        "aqua_model": ALL,
+        "region": ALL,
+    }
     queries = [
         query
         for uid, dashboard in load_dashboards().items()
         for query in panel_queries(dashboard, variables, rate_interval="1m", interval="2s")
-        if query.kind == "panel" and query.panel_id in NEW_PANELS.get(uid, ())
+        if query.kind == "panel"
+        and (query.panel_id in NEW_PANELS.get(uid, ()) or query.key in FLEET_COLUMNS)
     ]
-    assert len(queries) == 15
+    assert len(queries) == 15 + len(FLEET_COLUMNS)
 
     def has_data(expr: str, instant: bool) -> bool:
         body = run_query(stack, expr, instant=instant)

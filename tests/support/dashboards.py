@@ -13,7 +13,9 @@ data source does it:
 - `$__rate_interval`, `$__interval`, `$__range` (and their `_ms`/`_s` forms) come from arguments.
 
 Template variables of type `query` are returned too, their `label_values(selector, label)` reduced
-to the selector, so a test can check that each variable would find values.
+to the selector and `query_result(expr)` to the expression, so a test can check that each variable
+would find values; `variable_options` turns that expression's result into the (text, value)
+options Grafana offers, its variable regex (named groups `text`/`value` included) applied.
 
 `check_targets` is the data check the tests share: every visible target on its own, its zero
 fallback removed, against explicit allowances keyed by (dashboard uid, panel id, refId).
@@ -100,6 +102,9 @@ OCI_MONITORING_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-health", 62, "A"): "OCI Monitoring is off: no round ever succeeds",
     TargetKey("aqua-health", 63, "A"): "OCI Monitoring is off: no datapoint is exposed",
     TargetKey("aqua-health", 65, "A"): "OCI Monitoring is off: no API call is made",
+    # The fleet table's columns read from OCI Monitoring: GPU utilization, gateway 4xx/5xx ratio.
+    TargetKey("aqua-fleet", 6, "K"): "OCI Monitoring is off in this stand",
+    TargetKey("aqua-fleet", 6, "L"): "OCI Monitoring is off in this stand",
 }
 # The "Remote write" row: Prometheus exports remote-storage queue series only with a remote_write
 # (REMOTE_WRITE_URL); tests/stack/test_remote_write.py shows each of them with data.
@@ -339,14 +344,108 @@ def substitute(
 
 
 _LABEL_VALUES = re.compile(r"^\s*label_values\(\s*(?P<selector>.+?)\s*,\s*(?P<label>\w+)\s*\)\s*$")
+_QUERY_RESULT = re.compile(r"^\s*query_result\((?P<expr>.+)\)\s*$", re.DOTALL)
 
 
 def variable_selector(query: str) -> str:
-    """The series selector of a `label_values(selector, label)` variable query."""
-    match = _LABEL_VALUES.match(query)
+    """What a variable query sends to Prometheus: the selector of `label_values(selector, label)`
+    or the expression of `query_result(expr)` (an instant query)."""
+    match = _LABEL_VALUES.match(query) or _QUERY_RESULT.match(query)
     if not match:
-        raise ValueError(f"not a label_values(selector, label) query: {query!r}")
-    return match.group("selector")
+        raise ValueError(f"not a label_values(selector, label) or query_result(expr): {query!r}")
+    return match.group(1)
+
+
+def _variable_query(variable: Mapping[str, Any]) -> str:
+    query = variable.get("query")
+    return query.get("query", "") if isinstance(query, dict) else str(query)
+
+
+def _js_number(number: float) -> str:
+    """A number as JavaScript's String() writes it (integral values without a fraction)."""
+    return str(int(number)) if float(number).is_integer() else repr(float(number))
+
+
+def query_result_text(sample: Mapping[str, Any]) -> str:
+    """One instant-query sample as Grafana's `query_result` shows it (PrometheusMetricFindQuery):
+    `name{label="value",...} <value> <timestamp ms>`, labels in the order Prometheus sent them,
+    joined by `,` without spaces, values unescaped; `__name__` (if any) in front."""
+    labels = dict(sample["metric"])
+    name = labels.pop("__name__", "")
+    body = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    timestamp, value = sample["value"]
+    return f"{name}{{{body}}} {value} {_js_number(float(timestamp) * 1000)}"
+
+
+def _js_regex(text: str) -> tuple[re.Pattern[str], bool]:
+    """Grafana's `stringToJsRegex` in Python: `/pattern/flags` (else `^text$`), with JavaScript's
+    named groups `(?<name>...)` as Python's `(?P<name>...)`; returns (pattern, global flag)."""
+    if not text.startswith("/"):
+        return re.compile(f"^{text}$"), False
+    match = re.fullmatch(r"/(.*?)/([gimsy]*)", text, re.DOTALL)
+    if not match:
+        raise ValueError(f"not a /regex/flags: {text!r}")
+    pattern = re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", match.group(1))
+    flags = (re.IGNORECASE if "i" in match.group(2) else 0) | (
+        re.MULTILINE if "m" in match.group(2) else 0
+    )
+    flags |= re.DOTALL if "s" in match.group(2) else 0
+    return re.compile(pattern, flags), "g" in match.group(2)
+
+
+def _apply_variable_regex(regex: str, items: Sequence[str]) -> list[tuple[str, str]]:
+    """Grafana's `metricNamesToVariableValues` (default: the regex applies to each item's value,
+    which is its text for these queries): items that do not match are dropped; named groups
+    `value` and `text` set the option's parts (each the other's fallback); else the first capture
+    group sets both (one option per match with the global flag and several matches)."""
+    if not regex:
+        return [(item, item) for item in items]
+    pattern, is_global = _js_regex(regex)
+    options: list[tuple[str, str]] = []
+    for item in items:
+        matches = list(pattern.finditer(item)) if is_global else []
+        if not is_global:
+            found = pattern.search(item)
+            matches = [found] if found else []
+        if not matches:
+            continue
+        value_match = next((m for m in matches if m.groupdict().get("value")), None)
+        text_match = next((m for m in matches if m.groupdict().get("text")), None)
+        first = next((m for m in matches if m.re.groups >= 1), None)
+        if value_match or text_match:
+            value = value_match["value"] if value_match else text_match["text"]  # type: ignore[index]
+            text = text_match["text"] if text_match else value
+            options.append((text, value))
+        elif first is not None and len(matches) > 1:
+            options.extend((m[1], m[1]) for m in matches)
+        elif first is not None:
+            options.append((first[1], first[1]))
+        else:
+            options.append((item, item))
+    return options
+
+
+def variable_options(
+    variable: Mapping[str, Any], results: Sequence[Mapping[str, Any]]
+) -> list[tuple[str, str]]:
+    """The (text, value) options Grafana offers for a query variable, from the instant-query
+    `results` of its expression (`panel_queries` gives it, substituted): label values of
+    `label_values`, or `query_result` lines, then the variable's regex; unique by value and, for
+    `sort` 1, in alphabetical order of their text."""
+    query = _variable_query(variable)
+    label_values = _LABEL_VALUES.match(query)
+    if label_values:
+        label = label_values.group("label")
+        items = [r["metric"][label] for r in results if r["metric"].get(label)]
+    elif _QUERY_RESULT.match(query):
+        items = [query_result_text(r) for r in results]
+    else:
+        raise ValueError(f"unsupported variable query {query!r}")
+    options: dict[str, tuple[str, str]] = {}
+    for text, value in _apply_variable_regex(variable.get("regex") or "", items):
+        options.setdefault(value, (text, value))
+    ordered = list(options.values())
+    return sorted(ordered, key=lambda option: option[0]) if variable.get("sort") == 1 else ordered
 
 
 def panel_queries(
@@ -381,9 +480,7 @@ def panel_queries(
     for variable in variables_of(dashboard).values():
         if variable.get("type") != "query":
             continue
-        query = variable.get("query")
-        if isinstance(query, dict):
-            query = query.get("query")
+        query = _variable_query(variable)
         queries.append(
             PanelQuery(
                 dashboard_uid=uid,

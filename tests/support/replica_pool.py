@@ -88,6 +88,8 @@ class SimulatedReplica:
             text += _without_families(
                 self.demo.render().decode(),
                 {
+                    "process_resident_memory_bytes",
+                    "process_start_time_seconds",
                     "vllm:num_requests_running",
                     "vllm:kv_cache_usage_perc",
                     "vllm:generation_tokens_total",
