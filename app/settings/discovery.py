@@ -7,12 +7,8 @@ import re
 from dataclasses import dataclass
 
 from app.discovery.fleet import DiscoveryScope
-from app.discovery.listing import (
-    ListingConfig,
-    compartment_problems,
-    endpoint_problem,
-    parse_compartments,
-)
+from app.discovery.listing import ListingConfig, compartment_problems, parse_compartments
+from app.oci_clients import endpoint_problem
 from app.oci_config import AuthMode, ResolvedAuth
 from app.settings.reader import _Reader
 
@@ -101,7 +97,7 @@ def read_discovery(read: _Reader, auth: ResolvedAuth) -> DiscoverySettings | Non
         )
     endpoint = read.optional("OCI_DATA_SCIENCE_ENDPOINT")
     if endpoint is not None:
-        problem = endpoint_problem(endpoint)
+        problem = endpoint_problem("OCI_DATA_SCIENCE_ENDPOINT", endpoint)
         if problem is not None:
             read.problems.append(problem)
         endpoint = endpoint.rstrip("/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.oci_clients import endpoint_problem
 from app.settings.reader import _Reader
 
 
@@ -20,8 +21,6 @@ class OciMonitoringSettings:
 
 def read_oci_monitoring(read: _Reader, signed: bool) -> OciMonitoringSettings:
     """OCI_MONITORING, _INTERVAL, _ENDPOINT, _COMPARTMENT_ID (default: OCI_COMPARTMENT_ID)."""
-    from app.monitoring.api import endpoint_problem
-
     mode = read.choice("OCI_MONITORING", "auto", ("auto", "true", "false"))
     _, interval = read.duration("OCI_MONITORING_INTERVAL", "60s")
     endpoint = read.optional("OCI_MONITORING_ENDPOINT")
