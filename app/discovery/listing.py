@@ -181,10 +181,12 @@ def parse_compartments(raw: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def compartment_problems(compartments: Sequence[str]) -> list[str]:
-    """One-line problems with OCI_COMPARTMENT_ID values (for settings validation)."""
+def compartment_problems(
+    compartments: Sequence[str], setting: str = "OCI_COMPARTMENT_ID"
+) -> list[str]:
+    """One-line problems with the compartment OCIDs read from `setting` (settings validation)."""
     return [
-        f"OCI_COMPARTMENT_ID: {value!r} is not a compartment or tenancy OCID"
+        f"{setting}: {value!r} is not a compartment or tenancy OCID"
         for value in compartments
         if not value.startswith(("ocid1.compartment.", "ocid1.tenancy."))
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.discovery.listing import compartment_problems, parse_compartments
 from app.oci_clients import endpoint_problem
 from app.settings.reader import _Reader
 
@@ -29,10 +30,8 @@ def read_oci_monitoring(read: _Reader, signed: bool) -> OciMonitoringSettings:
     own = read.optional("OCI_MONITORING_COMPARTMENT_ID")
     setting = "OCI_MONITORING_COMPARTMENT_ID" if own else "OCI_COMPARTMENT_ID"
     raw = own or read.optional("OCI_COMPARTMENT_ID") or ""
-    compartments = tuple(dict.fromkeys(c.strip() for c in raw.split(",") if c.strip()))
-    for value in compartments:
-        if not value.startswith(("ocid1.compartment.", "ocid1.tenancy.")):
-            read.problems.append(f"{setting}: {value!r} is not a compartment or tenancy OCID")
+    compartments = parse_compartments(raw)
+    read.problems.extend(compartment_problems(compartments, setting))
     if mode == "true" and not compartments:
         read.problems.append(
             "OCI_MONITORING: true needs the deployments' compartment: set "
