@@ -39,8 +39,8 @@ import oci
 from app.monitoring.collector import CATALOGUE_EVERY, MonitoringCollector
 from app.monitoring.scope import Watched, build_scope
 from testkit.cavage import KeyRegistry
+from testkit.monitoring_api import GPU_DEPLOYMENT_METRICS, MonitoringApi
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
-from tests.support.monitoring_api import GPU_DEPLOYMENT_METRICS, MonitoringApi
 
 FLEET_SIZES = (1, 50, 500)
 INSTANCES = 2

@@ -20,8 +20,8 @@ from oci.monitoring.models import (
     SummarizeMetricsDataDetails,
 )
 
+from testkit.monitoring_api import NAMESPACE, MonitoringApi, parse_query
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
-from tests.support.monitoring_api import NAMESPACE, MonitoringApi, parse_query
 
 COMPARTMENT = fake_ocid("compartment")
 OTHER = fake_ocid("compartment")

@@ -19,8 +19,8 @@ from app.monitoring.exposition import Health
 from app.monitoring.naming import shape_of, snake_case
 from app.monitoring.scope import Watched, build_scope
 from app.monitoring.service import MonitoringService, decide
+from testkit.monitoring_api import GPU_DEPLOYMENT_METRICS, MonitoringApi
 from testkit.oci_credentials import fake_ocid
-from tests.support.monitoring_api import GPU_DEPLOYMENT_METRICS, MonitoringApi
 
 COMPARTMENT = fake_ocid("compartment")
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import pytest
 
 from testkit.cavage import KeyRegistry
+from testkit.monitoring_api import MonitoringApi
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
 from testkit.stack import Stack
 from testkit.waiting import wait_until
 from tests.stack.test_dashboard_queries import run_query
 from tests.support.dashboards import ALL, check_targets, load_dashboards, panel_queries
-from tests.support.monitoring_api import MonitoringApi
 from tests.support.signed_upstream import SignedUpstream
 from tests.support.vllm_payloads import LegacyVllm
 
