@@ -18,7 +18,10 @@ What is here (one job per module):
 * `cavage`, `jws`     the independent draft-cavage signature verifier and a JWS checker, so
                       signatures are never "checked" by re-running the signer under test.
 * `oci_credentials`   offline OCI credentials (API key, session token, resource principal).
+* `datascience_api`, `monitoring_api`  signature-checking loopback stand-ins of the OCI Data
+                      Science (model deployments) and OCI Monitoring APIs: benchmarks drive them.
+* `receivers`         real remote-write receivers on loopback (the central-store feature).
 
-What is not here: the stand-ins for OCI APIs and model deployments that only tests use
+What is not here: the stand-ins that only tests use
 (signed upstream, instance metadata, recording servers...) stay in `tests/support/`, built on these.
 """

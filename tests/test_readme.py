@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import ast
 import functools
+import inspect
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from app.cli import build_parser
+from app.settings import _Reader
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -106,7 +109,7 @@ def app_modules() -> list[tuple[Path, ast.Module]]:
 @functools.cache
 def reader_methods() -> frozenset[str]:
     """The methods of app.settings._Reader: each takes the setting's name first."""
-    tree = ast.parse((APP / "settings.py").read_text(encoding="utf-8"))
+    tree = ast.parse(textwrap.dedent(inspect.getsource(_Reader)))
     reader = next(
         node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "_Reader"
     )

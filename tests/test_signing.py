@@ -1,7 +1,7 @@
 """Signing, end to end over real sockets, checked by an independent draft-cavage verifier.
 
 The proxy app signs with the real oci SDK signers built by app.credentials; SignedUpstream (a
-real HTTP server on loopback) verifies each request with tests/support/cavage.py, which was
+real HTTP server on loopback) verifies each request with testkit/cavage.py, which was
 written from the specification and never calls the SDK.
 """
 

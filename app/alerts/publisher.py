@@ -12,6 +12,7 @@ from typing import Any
 
 from app.alerts.message import NotificationMessage
 from app.credentials import Credentials
+from app.oci_clients import build_sdk_client
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 READ_TIMEOUT_SECONDS = 30.0
@@ -33,20 +34,6 @@ def topic_region(topic_id: str) -> str:
     return str(get_region_from_short_name(topic_id.split(".")[3]))
 
 
-def client_config(signer: Any, region: str) -> dict[str, str]:
-    """The SDK client's `config` for an explicit signer: the SDK validates it unless the signer is
-    a token signer, and an API-key signer's keys are in its key id `tenancy/user/fingerprint`."""
-    config = {"region": region}
-    key_id = str(getattr(signer, "api_key", ""))
-    parts = key_id.split("/")
-    if len(parts) == 3 and not key_id.startswith("ST$"):
-        tenancy, user, fingerprint = parts
-        config.update(
-            tenancy=tenancy, user=user, fingerprint=fingerprint, key_file="(held by the signer)"
-        )
-    return config
-
-
 class NotificationsPublisher:
     def __init__(self, topic_id: str, endpoint: str | None, credentials: Credentials) -> None:
         self.topic_id = topic_id
@@ -56,17 +43,13 @@ class NotificationsPublisher:
     def _client(self) -> Any:
         import oci
 
-        signer = self.credentials.sdk_signer
-        kwargs: dict[str, Any] = {
-            "signer": signer,
-            "timeout": (CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
-            "retry_strategy": oci.retry.NoneRetryStrategy(),
-            "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-        }
-        if self.endpoint:
-            kwargs["service_endpoint"] = self.endpoint
-        config = client_config(signer, topic_region(self.topic_id))
-        return oci.ons.NotificationDataPlaneClient(config, **kwargs)
+        return build_sdk_client(
+            oci.ons.NotificationDataPlaneClient,
+            self.credentials.sdk_signer,
+            topic_region(self.topic_id),
+            timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+            endpoint=self.endpoint,
+        )
 
     def publish(self, message: NotificationMessage) -> str:
         """Publish one message; return its message id. Blocking. Raises PublishFailure."""

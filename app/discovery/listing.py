@@ -25,24 +25,27 @@ from urllib.parse import urlsplit
 
 from app.discovery.deployments import DiscoveredDeployment, from_summary
 from app.discovery.poll_error import PollError
-from app.targets import is_loopback_host
+from app.oci_clients import CALL_FAILURES, build_sdk_client, call_failure
 
 PAGE_LIMIT = 100
 MAX_PAGES = 1000  # 100,000 deployments per compartment: a guard against a looping page token
-LISTING_KINDS = (
-    "throttled",
-    "server_error",
-    "timeout",
-    "unreachable",
-    "not_authenticated",
-    "not_authorized",
-    "bad_request",
-)
+LISTING_KINDS = CALL_FAILURES
 POLICY_HINT = (
     "listing needs an IAM policy such as 'allow dynamic-group <group> to read "
     "data-science-model-deployments in compartment <compartment>' (or 'any-user ... where "
     "request.principal.id = ...'); check OCI_COMPARTMENT_ID too"
 )
+_NETWORK_HINT = "check OCI_REGION / OCI_DATA_SCIENCE_ENDPOINT and the network path"
+_HINTS = {
+    "throttled": "the Data Science API is throttling",
+    "server_error": "the Data Science API failed",
+    "not_authenticated": "the API refused the request signature: check the credentials "
+    "(OCI_AUTH), an expired session token, a deleted API key or the clock",
+    "not_authorized": POLICY_HINT,
+    "bad_request": "check OCI_COMPARTMENT_ID",
+    "timeout": _NETWORK_HINT,
+    "unreachable": _NETWORK_HINT,
+}
 
 
 class ListingError(PollError):
@@ -66,76 +69,23 @@ class ListingConfig:
 SignerProvider = Callable[[], Any]
 
 
-def client_config(signer: Any, region: str) -> dict[str, str]:
-    """The SDK client's `config` for an explicit signer.
-
-    The SDK validates `config` unless the signer is a token/key-pair signer; for an API-key
-    `oci.signer.Signer` it wants the profile's keys, which the signer's own key id
-    (`<tenancy>/<user>/<fingerprint>`) supplies. The key file itself is never read again.
-    """
-    config = {"region": region}
-    key_id = str(getattr(signer, "api_key", ""))
-    parts = key_id.split("/")
-    if len(parts) == 3 and not key_id.startswith(("ST$", "resource/")):
-        tenancy, user, fingerprint = parts
-        config.update(
-            tenancy=tenancy, user=user, fingerprint=fingerprint, key_file="(held by the signer)"
-        )
-    return config
-
-
 def build_client(signer: Any, config: ListingConfig) -> Any:
     """A `DataScienceClient` for `signer`, without the SDK's retries and circuit breaker."""
     import oci
 
-    kwargs: dict[str, Any] = {
-        "signer": signer,
-        "timeout": (config.connect_timeout, config.read_timeout),
-        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-    }
-    if config.endpoint:
-        kwargs["service_endpoint"] = config.endpoint.rstrip("/")
-    return oci.data_science.DataScienceClient(client_config(signer, config.region), **kwargs)
+    return build_sdk_client(
+        oci.data_science.DataScienceClient,
+        signer,
+        config.region,
+        timeout=(config.connect_timeout, config.read_timeout),
+        endpoint=config.endpoint,
+    )
 
 
 def classify_error(exc: BaseException, endpoint_host: str) -> ListingError:
     """Turn an SDK/transport exception into a counted kind with a one-line hint (no secrets)."""
-    import oci
-
-    if isinstance(exc, oci.exceptions.ServiceError):
-        status, code = exc.status, exc.code or ""
-        described = f"HTTP {status} {code}".strip()
-        if status == 429:
-            return ListingError("throttled", described, "the Data Science API is throttling")
-        if status >= 500:
-            return ListingError("server_error", described, "the Data Science API failed")
-        if status == 401:
-            return ListingError(
-                "not_authenticated",
-                described,
-                "the API refused the request signature: check the credentials (OCI_AUTH), "
-                "an expired session token, a deleted API key or the clock",
-            )
-        if status in (403, 404):
-            return ListingError("not_authorized", described, POLICY_HINT)
-        return ListingError("bad_request", described, "check OCI_COMPARTMENT_ID")
-    name = type(exc).__name__
-    # The SDK re-raises a read timeout as a plain RequestException; its text says so (the text
-    # is only inspected here, never logged).
-    timed_out = "timed out" in str(exc).lower() or "Timeout" in name
-    if isinstance(exc, oci.exceptions.ConnectTimeout) or timed_out:
-        return ListingError(
-            "timeout",
-            f"no answer from {endpoint_host} in time ({name})",
-            "check OCI_REGION / OCI_DATA_SCIENCE_ENDPOINT and the network path",
-        )
-    if isinstance(exc, oci.exceptions.RequestException | ConnectionError | OSError):
-        return ListingError(
-            "unreachable",
-            f"cannot reach {endpoint_host} ({name})",
-            "check OCI_REGION / OCI_DATA_SCIENCE_ENDPOINT and the network path",
-        )
-    return ListingError("error", f"unexpected {name}")
+    kind, summary = call_failure(exc, endpoint_host)
+    return ListingError(kind, summary, _HINTS.get(kind, ""))
 
 
 class DeploymentLister:
@@ -231,34 +181,15 @@ def parse_compartments(raw: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def compartment_problems(compartments: Sequence[str]) -> list[str]:
-    """One-line problems with OCI_COMPARTMENT_ID values (for settings validation)."""
+def compartment_problems(
+    compartments: Sequence[str], setting: str = "OCI_COMPARTMENT_ID"
+) -> list[str]:
+    """One-line problems with the compartment OCIDs read from `setting` (settings validation)."""
     return [
-        f"OCI_COMPARTMENT_ID: {value!r} is not a compartment or tenancy OCID"
+        f"{setting}: {value!r} is not a compartment or tenancy OCID"
         for value in compartments
         if not value.startswith(("ocid1.compartment.", "ocid1.tenancy."))
     ]
-
-
-def endpoint_problem(endpoint: str) -> str | None:
-    """A one-line problem with OCI_DATA_SCIENCE_ENDPOINT, or None: https only, except loopback."""
-    try:
-        parts = urlsplit(endpoint.strip())
-        parts.port  # noqa: B018 - parsed to reject a malformed port
-    except ValueError:
-        return f"OCI_DATA_SCIENCE_ENDPOINT: {endpoint!r} is not a valid URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"OCI_DATA_SCIENCE_ENDPOINT: {endpoint!r} is not an http(s) URL"
-    if parts.username is not None or parts.password is not None:
-        return "OCI_DATA_SCIENCE_ENDPOINT: must not carry user:password"
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        return (
-            f"OCI_DATA_SCIENCE_ENDPOINT: {endpoint!r} uses plain http; only https is allowed, "
-            "except for loopback hosts"
-        )
-    if parts.path.strip("/") or parts.query or parts.fragment:
-        return f"OCI_DATA_SCIENCE_ENDPOINT: give only scheme://host[:port], not {endpoint!r}"
-    return None
 
 
 def default_region(signer: Any, profile_region: str | None = None) -> str | None:

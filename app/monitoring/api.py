@@ -16,23 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from app.discovery.listing import client_config
 from app.discovery.poller import PollError
 from app.monitoring.naming import NAMESPACE
+from app.oci_clients import CALL_FAILURES, build_sdk_client, call_failure
 
-CALL_RESULTS = (
-    "ok",
-    "throttled",
-    "server_error",
-    "timeout",
-    "unreachable",
-    "not_authenticated",
-    "not_authorized",
-    "bad_request",
-    "error",
-)
+CALL_RESULTS = ("ok", *CALL_FAILURES, "error")
 RETRIED = frozenset({"throttled", "server_error", "timeout", "unreachable"})
 LIST_PAGE_LIMIT = 1000
 MAX_LIST_PAGES = 100
@@ -41,6 +30,13 @@ IAM_HINT = (
     "metrics in compartment <compartment> where target.metrics.namespace="
     "'oci_datascience_modeldeploy''"
 )
+_HINTS = {
+    "throttled": "OCI Monitoring is throttling",
+    "server_error": "OCI Monitoring failed",
+    "not_authenticated": "OCI Monitoring refused the request signature",
+    "not_authorized": IAM_HINT,
+    "bad_request": "OCI Monitoring refused the query",
+}
 
 
 class MonitoringError(PollError):
@@ -86,66 +82,21 @@ class Pacer:
             self._sleep(start - now)
 
 
-def endpoint_problem(setting: str, endpoint: str) -> str | None:
-    """A one-line problem with an endpoint override, or None: https only, except loopback."""
-    from app.targets import is_loopback_host
-
-    try:
-        parts = urlsplit(endpoint.strip())
-        parts.port  # noqa: B018 - parsed to reject a malformed port
-    except ValueError:
-        return f"{setting}: {endpoint!r} is not a valid URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{setting}: {endpoint!r} is not an http(s) URL"
-    if parts.username is not None or parts.password is not None:
-        return f"{setting}: must not carry user:password"
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        return f"{setting}: {endpoint!r} uses plain http; only https is allowed, except loopback"
-    if parts.path.strip("/") or parts.query or parts.fragment:
-        return f"{setting}: give only scheme://host[:port], not {endpoint!r}"
-    return None
-
-
 def build_client(signer: Any, region: str, endpoint: str | None) -> Any:
     """A MonitoringClient for `region` (or the endpoint override), without SDK retries."""
     import oci
 
-    kwargs: dict[str, Any] = {
-        "signer": signer,
-        "timeout": (5.0, 30.0),
-        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-        "retry_strategy": oci.retry.NoneRetryStrategy(),
-    }
-    if endpoint:
-        kwargs["service_endpoint"] = endpoint.rstrip("/")
-    return oci.monitoring.MonitoringClient(client_config(signer, region), **kwargs)
+    return build_sdk_client(
+        oci.monitoring.MonitoringClient, signer, region, timeout=(5.0, 30.0), endpoint=endpoint
+    )
 
 
 def classify(exc: BaseException, host: str) -> MonitoringError:
     """An SDK/transport exception as a counted kind with a one-line summary (no secrets)."""
-    import oci
-
     if isinstance(exc, MonitoringError):
         return exc
-    if isinstance(exc, oci.exceptions.ServiceError):
-        described = f"HTTP {exc.status} {exc.code or ''}".strip()
-        if exc.status == 429:
-            return MonitoringError("throttled", described, "OCI Monitoring is throttling")
-        if exc.status >= 500:
-            return MonitoringError("server_error", described, "OCI Monitoring failed")
-        if exc.status == 401:
-            return MonitoringError(
-                "not_authenticated", described, "OCI Monitoring refused the request signature"
-            )
-        if exc.status in (403, 404):
-            return MonitoringError("not_authorized", described, IAM_HINT)
-        return MonitoringError("bad_request", described, "OCI Monitoring refused the query")
-    name = type(exc).__name__
-    if isinstance(exc, oci.exceptions.ConnectTimeout) or "timed out" in str(exc).lower():
-        return MonitoringError("timeout", f"no answer from {host} in time ({name})")
-    if isinstance(exc, oci.exceptions.RequestException | ConnectionError | OSError):
-        return MonitoringError("unreachable", f"cannot reach {host} ({name})")
-    return MonitoringError("error", f"unexpected {name}")
+    kind, summary = call_failure(exc, host)
+    return MonitoringError(kind, summary, _HINTS.get(kind, ""))
 
 
 def _seconds(value: Any) -> float:

@@ -12,10 +12,10 @@ from app.discovery.listing import (
     DeploymentLister,
     ListingConfig,
     ListingError,
-    client_config,
     compartment_problems,
     parse_compartments,
 )
+from app.oci_clients import client_config
 from testkit.datascience_api import LLAMA_CPP_IMAGE, TGI_IMAGE
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
 
@@ -262,9 +262,9 @@ def test_a_session_token_signer_lists_too(registry, datascience, compartment, tm
     ],
 )
 def test_endpoint_setting_validation(endpoint, problem):
-    from app.discovery.listing import endpoint_problem
+    from app.oci_clients import endpoint_problem
 
-    found = endpoint_problem(endpoint)
+    found = endpoint_problem("OCI_DATA_SCIENCE_ENDPOINT", endpoint)
     if problem is None:
         assert found is None
     else:

@@ -1,0 +1,42 @@
+"""OCI Monitoring's settings (OCI_MONITORING*): whether and how often the deployments' OCI
+Monitoring metrics are read, and from which compartments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.discovery.listing import compartment_problems, parse_compartments
+from app.oci_clients import endpoint_problem
+from app.settings.reader import _Reader
+
+
+@dataclass(frozen=True)
+class OciMonitoringSettings:
+    """OCI_MONITORING*: read the deployments' OCI Monitoring metrics (see app.monitoring)."""
+
+    mode: str = "false"  # auto | true | false
+    interval_seconds: float = 60.0
+    endpoint: str | None = None
+    compartment_ids: tuple[str, ...] = ()
+
+
+def read_oci_monitoring(read: _Reader, signed: bool) -> OciMonitoringSettings:
+    """OCI_MONITORING, _INTERVAL, _ENDPOINT, _COMPARTMENT_ID (default: OCI_COMPARTMENT_ID)."""
+    mode = read.choice("OCI_MONITORING", "auto", ("auto", "true", "false"))
+    _, interval = read.duration("OCI_MONITORING_INTERVAL", "60s")
+    endpoint = read.optional("OCI_MONITORING_ENDPOINT")
+    if endpoint is not None and (problem := endpoint_problem("OCI_MONITORING_ENDPOINT", endpoint)):
+        read.problems.append(problem)
+    own = read.optional("OCI_MONITORING_COMPARTMENT_ID")
+    setting = "OCI_MONITORING_COMPARTMENT_ID" if own else "OCI_COMPARTMENT_ID"
+    raw = own or read.optional("OCI_COMPARTMENT_ID") or ""
+    compartments = parse_compartments(raw)
+    read.problems.extend(compartment_problems(compartments, setting))
+    if mode == "true" and not compartments:
+        read.problems.append(
+            "OCI_MONITORING: true needs the deployments' compartment: set "
+            "OCI_MONITORING_COMPARTMENT_ID (or OCI_COMPARTMENT_ID)"
+        )
+    if mode == "true" and not signed:
+        read.problems.append("OCI_MONITORING: true needs signed requests (OCI_AUTH is none)")
+    return OciMonitoringSettings(mode, interval, endpoint, compartments)
