@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import json
 import os
 import platform
 import socket
@@ -9,14 +12,16 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROMETHEUS_DIR = ROOT / ".cache" / "prometheus" / "root" / "usr" / "bin"
+RESULTS_DIR = ROOT / "bench" / "results"
 # Put before the repository on the proxy's and stack's PYTHONPATH (`run.py --pythonpath`), to
 # measure a patched copy of app/ (or extra packages) against the same harness.
 EXTRA_PYTHONPATH: list[str] = []
@@ -206,3 +211,33 @@ def machine() -> dict[str, object]:
             )
         },
     }
+
+
+def utc_stamp() -> str:
+    """The start of a run in UTC, as it names the result files: `20260101T120000Z`."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def save_results(path: Path, results: object, summary: str) -> None:
+    """Write the raw `results` to `path` (JSON) and `summary` beside it (`.md`, ending in a
+    newline), print the summary and say on stderr where the raw results are."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+    path.with_suffix(".md").write_text(summary if summary.endswith("\n") else summary + "\n")
+    print(summary)
+    print(f"raw results: {path}", file=sys.stderr)
+
+
+def quick_json_main(
+    description: str,
+    quick_help: str,
+    run: Callable[[bool], dict[str, Any]],
+    argv: list[str] | None = None,
+) -> int:
+    """The command line of a benchmark that takes only `--quick` and prints `run(quick)` as
+    JSON."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.quick), indent=2))
+    return 0

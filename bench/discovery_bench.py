@@ -21,9 +21,7 @@ Prints JSON. `run(quick)` returns the same dict, for `bench/run.py` to include.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import os
 import statistics
 import sys
@@ -39,7 +37,7 @@ import oci
 
 from app.discovery.fleet import build_fleet
 from app.discovery.listing import DeploymentLister, ListingConfig, build_client
-from bench.common import rss_bytes
+from bench.common import quick_json_main, rss_bytes
 from testkit.cavage import KeyRegistry
 from testkit.datascience_api import DataScienceApi
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
@@ -179,11 +177,7 @@ def _proxy_cost(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer timed runs")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=2))
-    return 0
+    return quick_json_main(__doc__.splitlines()[0], "fewer timed runs", run, argv)
 
 
 if __name__ == "__main__":

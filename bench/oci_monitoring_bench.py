@@ -23,8 +23,6 @@ Prints JSON. `run(quick)` returns the same dict.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -38,6 +36,7 @@ import oci
 
 from app.monitoring.collector import CATALOGUE_EVERY, MonitoringCollector
 from app.monitoring.scope import Watched, build_scope
+from bench.common import quick_json_main
 from testkit.cavage import KeyRegistry
 from testkit.monitoring_api import GPU_DEPLOYMENT_METRICS, MonitoringApi
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
@@ -100,11 +99,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=2))
-    return 0
+    return quick_json_main(__doc__.splitlines()[0], "fewer rounds", run, argv)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import gzip
-import json
 import socket
 import statistics
 import sys
@@ -50,7 +48,6 @@ from bench import common
 from bench.payloads import SIZES, build_payload
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-RESULTS_DIR = common.ROOT / "bench" / "results"
 
 
 def _process_families(start_time: float) -> bytes:
@@ -338,22 +335,17 @@ def run(quick: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations and repeats")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--output", type=Path, default=common.RESULTS_DIR)
     args = parser.parse_args(argv)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = common.utc_stamp()
     results = {
         "mode": "quick" if args.quick else "full",
         "started_at": stamp,
         "machine": common.machine(),
         "payloads": run(args.quick),
     }
-    args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / f"{stamp}-replicas-{results['mode']}.json"
-    path.write_text(json.dumps(results, indent=2))
-    summary = markdown(results)
-    path.with_suffix(".md").write_text(summary)
-    print(summary)
-    print(f"raw results: {path}", file=sys.stderr)
+    common.save_results(path, results, markdown(results))
     return 0
 
 
