@@ -15,7 +15,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from testkit.cavage import KeyRegistry
+    from testkit.oci_credentials import ApiKeyCredentials
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -211,6 +215,24 @@ def machine() -> dict[str, object]:
             )
         },
     }
+
+
+def api_key_setup(prefix: str) -> tuple[ApiKeyCredentials, KeyRegistry, Any]:
+    """A fresh API key profile in a new /tmp directory named `prefix...`, the `KeyRegistry` the
+    signature-checking stand-ins verify against (its key registered) and an SDK signer using it."""
+    import tempfile
+
+    import oci
+
+    from testkit.cavage import KeyRegistry
+    from testkit.oci_credentials import make_api_key_profile
+
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    credentials = make_api_key_profile(workdir / "oci")
+    registry = KeyRegistry()
+    credentials.register_with(registry)
+    signer = oci.signer.Signer.from_config(oci.config.from_file(str(credentials.config_path)))
+    return credentials, registry, signer
 
 
 def utc_stamp() -> str:

@@ -25,7 +25,6 @@ import gc
 import os
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -37,10 +36,9 @@ import oci
 
 from app.discovery.fleet import build_fleet
 from app.discovery.listing import DeploymentLister, ListingConfig, build_client
-from bench.common import quick_json_main, rss_bytes
-from testkit.cavage import KeyRegistry
+from bench.common import api_key_setup, quick_json_main, rss_bytes
 from testkit.datascience_api import DataScienceApi
-from testkit.oci_credentials import fake_ocid, make_api_key_profile
+from testkit.oci_credentials import fake_ocid
 
 DEPLOYMENTS = 1000
 REGION = "us-ashburn-1"
@@ -57,11 +55,7 @@ def _median_time(action: Any, runs: int) -> tuple[float, list[float]]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     runs = 3 if quick else 5
-    workdir = Path(tempfile.mkdtemp(prefix="aqbench-discovery-", dir="/tmp"))
-    credentials = make_api_key_profile(workdir / "oci")
-    registry = KeyRegistry()
-    credentials.register_with(registry)
-    signer = oci.signer.Signer.from_config(oci.config.from_file(str(credentials.config_path)))
+    credentials, registry, signer = api_key_setup("aqbench-discovery-")
     compartment = fake_ocid("compartment")
     with DataScienceApi(registry, max_limit=100) as api:
         for i in range(DEPLOYMENTS):
