@@ -17,11 +17,7 @@ from grafana.generator.panels import (
     targets,
     timeseries,
 )
-from grafana.generator.promql import RATE, sel, zero_if_absent
-
-
-def proxy_sel(metric: str, extra: str = "") -> str:
-    return f'{metric}{{job="aqua-proxy", deployment=~"$deployment"{", " + extra if extra else ""}}}'
+from grafana.generator.promql import RATE, proxy_sel, sel, zero_if_absent
 
 
 def overview(grid: Layout) -> None:
