@@ -19,8 +19,6 @@ machine hits both alike; ratios are agent / server of the same size in the same 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import statistics
 import sys
 import time
@@ -29,13 +27,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, cpu_seconds, machine, process_name, process_tree, tree_memory
+from bench.common import (
+    RESULTS_DIR,
+    cpu_seconds,
+    machine,
+    process_name,
+    process_tree,
+    save_results,
+    tree_memory,
+    utc_stamp,
+)
 from bench.fixtures import Workspace
 from bench.payloads import build_all
 from testkit.receivers import QueryError, VictoriaMetrics
 from testkit.stack import Stack, short_tmp_dir
 
-RESULTS_DIR = ROOT / "bench" / "results"
 SIZES = (20, 200)
 MODES = ("server", "agent")
 
@@ -161,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     interval, window = (5, 30) if args.quick else (15, 120)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_stamp()
     rows: list[dict[str, Any]] = []
     receiver = VictoriaMetrics(short_tmp_dir("vm-bench-")).start()
     try:
@@ -172,13 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(measure(workspace, receiver, mode, size, interval, window))
     finally:
         receiver.cleanup()
-    text = summary(rows)
-    args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / f"{stamp}-central-{'quick' if args.quick else 'full'}.json"
-    path.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
-    path.with_suffix(".md").write_text(text + "\n")
-    print(text)
-    print(f"raw results: {path}", file=sys.stderr)
+    save_results(path, {"machine": machine(), "rows": rows}, summary(rows))
     return 0
 
 

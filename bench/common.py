@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import json
 import os
 import platform
 import socket
@@ -9,14 +12,20 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from testkit.cavage import KeyRegistry
+    from testkit.oci_credentials import ApiKeyCredentials
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PROMETHEUS_DIR = ROOT / ".cache" / "prometheus" / "root" / "usr" / "bin"
+RESULTS_DIR = ROOT / "bench" / "results"
 # Put before the repository on the proxy's and stack's PYTHONPATH (`run.py --pythonpath`), to
 # measure a patched copy of app/ (or extra packages) against the same harness.
 EXTRA_PYTHONPATH: list[str] = []
@@ -206,3 +215,51 @@ def machine() -> dict[str, object]:
             )
         },
     }
+
+
+def api_key_setup(prefix: str) -> tuple[ApiKeyCredentials, KeyRegistry, Any]:
+    """A fresh API key profile in a new /tmp directory named `prefix...`, the `KeyRegistry` the
+    signature-checking stand-ins verify against (its key registered) and an SDK signer using it."""
+    import tempfile
+
+    import oci
+
+    from testkit.cavage import KeyRegistry
+    from testkit.oci_credentials import make_api_key_profile
+
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    credentials = make_api_key_profile(workdir / "oci")
+    registry = KeyRegistry()
+    credentials.register_with(registry)
+    signer = oci.signer.Signer.from_config(oci.config.from_file(str(credentials.config_path)))
+    return credentials, registry, signer
+
+
+def utc_stamp() -> str:
+    """The start of a run in UTC, as it names the result files: `20260101T120000Z`."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def save_results(path: Path, results: object, summary: str) -> None:
+    """Write the raw `results` to `path` (JSON) and `summary` beside it (`.md`, ending in a
+    newline), print the summary and say on stderr where the raw results are."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2))
+    path.with_suffix(".md").write_text(summary if summary.endswith("\n") else summary + "\n")
+    print(summary)
+    print(f"raw results: {path}", file=sys.stderr)
+
+
+def quick_json_main(
+    description: str,
+    quick_help: str,
+    run: Callable[[bool], dict[str, Any]],
+    argv: list[str] | None = None,
+) -> int:
+    """The command line of a benchmark that takes only `--quick` and prints `run(quick)` as
+    JSON."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.quick), indent=2))
+    return 0

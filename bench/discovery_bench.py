@@ -21,13 +21,10 @@ Prints JSON. `run(quick)` returns the same dict, for `bench/run.py` to include.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -39,10 +36,9 @@ import oci
 
 from app.discovery.fleet import build_fleet
 from app.discovery.listing import DeploymentLister, ListingConfig, build_client
-from bench.common import rss_bytes
-from testkit.cavage import KeyRegistry
+from bench.common import api_key_setup, quick_json_main, rss_bytes
 from testkit.datascience_api import DataScienceApi
-from testkit.oci_credentials import fake_ocid, make_api_key_profile
+from testkit.oci_credentials import fake_ocid
 
 DEPLOYMENTS = 1000
 REGION = "us-ashburn-1"
@@ -59,11 +55,7 @@ def _median_time(action: Any, runs: int) -> tuple[float, list[float]]:
 
 def run(quick: bool = False) -> dict[str, Any]:
     runs = 3 if quick else 5
-    workdir = Path(tempfile.mkdtemp(prefix="aqbench-discovery-", dir="/tmp"))
-    credentials = make_api_key_profile(workdir / "oci")
-    registry = KeyRegistry()
-    credentials.register_with(registry)
-    signer = oci.signer.Signer.from_config(oci.config.from_file(str(credentials.config_path)))
+    credentials, registry, signer = api_key_setup("aqbench-discovery-")
     compartment = fake_ocid("compartment")
     with DataScienceApi(registry, max_limit=100) as api:
         for i in range(DEPLOYMENTS):
@@ -179,11 +171,7 @@ def _proxy_cost(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer timed runs")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=2))
-    return 0
+    return quick_json_main(__doc__.splitlines()[0], "fewer timed runs", run, argv)
 
 
 if __name__ == "__main__":

@@ -55,29 +55,36 @@ def _new_signer(profile: dict[str, str]) -> Any:
     )
 
 
-def bare_scraper(url: str, profile: dict[str, str]) -> Callable[[], int]:
-    import httpx
-
+def _header_signer(url: str, profile: dict[str, str]) -> Callable[[], dict[str, str]]:
+    """Headers of one signed GET of `url`, as Prometheus sends them, with one cached signer: the
+    signing work both bare loops do per scrape."""
     signer = _new_signer(profile)
-    client = httpx.Client(timeout=10.0)
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
 
-    def scrape() -> int:
+    def sign() -> dict[str, str]:
         date = email.utils.formatdate(usegmt=True)
         wire = _Wire("GET", url, {"date": date, "host": parts.netloc}, path)
         signed = signer.do_request_sign(wire, enforce_content_headers=False)
-        request = client.build_request(
-            "GET",
-            url,
-            headers={
-                "accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1",
-                "accept-encoding": "gzip",
-                "content-length": "0",
-                "date": date,
-                "authorization": signed.headers["authorization"],
-            },
-        )
+        return {
+            "accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1",
+            "accept-encoding": "gzip",
+            "content-length": "0",
+            "date": date,
+            "authorization": signed.headers["authorization"],
+        }
+
+    return sign
+
+
+def bare_scraper(url: str, profile: dict[str, str]) -> Callable[[], int]:
+    import httpx
+
+    sign = _header_signer(url, profile)
+    client = httpx.Client(timeout=10.0)
+
+    def scrape() -> int:
+        request = client.build_request("GET", url, headers=sign())
         response = client.send(request, stream=True)
         size = sum(len(chunk) for chunk in response.iter_raw())
         response.close()
@@ -93,26 +100,11 @@ def bare_async_scraper(url: str, profile: dict[str, str]) -> Callable[[], Awaita
 
     import httpx
 
-    signer = _new_signer(profile)
+    sign = _header_signer(url, profile)
     client = httpx.AsyncClient(timeout=10.0)
-    parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
 
     async def scrape() -> int:
-        date = email.utils.formatdate(usegmt=True)
-        wire = _Wire("GET", url, {"date": date, "host": parts.netloc}, path)
-        signed = signer.do_request_sign(wire, enforce_content_headers=False)
-        request = client.build_request(
-            "GET",
-            url,
-            headers={
-                "accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1",
-                "accept-encoding": "gzip",
-                "content-length": "0",
-                "date": date,
-                "authorization": signed.headers["authorization"],
-            },
-        )
+        request = client.build_request("GET", url, headers=sign())
         async with asyncio.timeout(10.0):
             response = await client.send(request, stream=True)
             size = 0

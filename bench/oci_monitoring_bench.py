@@ -23,24 +23,20 @@ Prints JSON. `run(quick)` returns the same dict.
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import oci
-
 from app.monitoring.collector import CATALOGUE_EVERY, MonitoringCollector
 from app.monitoring.scope import Watched, build_scope
+from bench.common import api_key_setup, quick_json_main
 from testkit.cavage import KeyRegistry
 from testkit.monitoring_api import GPU_DEPLOYMENT_METRICS, MonitoringApi
-from testkit.oci_credentials import fake_ocid, make_api_key_profile
+from testkit.oci_credentials import fake_ocid
 
 FLEET_SIZES = (1, 50, 500)
 INSTANCES = 2
@@ -87,11 +83,7 @@ def measure(signer: Any, registry: KeyRegistry, deployments: int, rounds: int) -
 
 def run(quick: bool = False) -> dict[str, Any]:
     rounds = 3 if quick else 5
-    workdir = Path(tempfile.mkdtemp(prefix="aqbench-ocimon-", dir="/tmp"))
-    credentials = make_api_key_profile(workdir / "oci")
-    registry = KeyRegistry()
-    credentials.register_with(registry)
-    signer = oci.signer.Signer.from_config(oci.config.from_file(str(credentials.config_path)))
+    _, registry, signer = api_key_setup("aqbench-ocimon-")
     results = [measure(signer, registry, size, rounds) for size in FLEET_SIZES]
     baseline = results[0]["round_median_s"]
     for result in results:
@@ -100,11 +92,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rounds")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(args.quick), indent=2))
-    return 0
+    return quick_json_main(__doc__.splitlines()[0], "fewer rounds", run, argv)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import gzip
-import json
 import socket
 import statistics
 import sys
@@ -50,7 +48,6 @@ from bench import common
 from bench.payloads import SIZES, build_payload
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-RESULTS_DIR = common.ROOT / "bench" / "results"
 
 
 def _process_families(start_time: float) -> bytes:
@@ -180,6 +177,48 @@ def _cpu_ms(run: Callable[[], Any], iterations: int) -> float:
     return (time.thread_time() - started) * 1000 / iterations
 
 
+_Fetch = Callable[[], Awaitable[FetchedPage]]
+# A timed case: what runs its iterations, and over how many replicas.
+_Case = tuple[Callable[[], Any], int]
+
+
+def _cases(
+    prefix: str,
+    encoding: str,
+    fetch_over: Callable[[int], _Fetch],
+    iterations: int,
+    case: Callable[[Callable[[], Awaitable[int]]], Callable[[], Any]],
+) -> dict[str, _Case]:
+    """The forward, 1-replica (pass-through and labelled) and 3- and 8-replica cases, with pages
+    from `fetch_over(n)` (a fetch cycling over n replicas), named `<prefix><case>/<encoding>`."""
+    one = fetch_over(1)
+    cases: dict[str, _Case] = {
+        f"{prefix}forward/{encoding}": (case(lambda: _forward(one, iterations)), 1)
+    }
+    single = _tracker()
+    cases[f"{prefix}1 pass-through/{encoding}"] = (
+        case(lambda: _gather_loop(one, single, iterations)),
+        1,
+    )
+    labelled = _tracker()
+    cases[f"{prefix}1 labelled/{encoding}"] = (
+        case(lambda: _gather_loop(one, labelled, iterations, label_single_replica=True)),
+        1,
+    )
+    for n in (3, 8):
+        fetch = fetch_over(n)
+        tracker = _tracker()
+        cases[f"{prefix}{n}/{encoding}"] = (
+            case(
+                lambda f=fetch, t=tracker, n=n: _gather_loop(
+                    f, t, max(1, iterations // n), instance_count=n
+                )
+            ),
+            n,
+        )
+    return cases
+
+
 def measure(payload: str, quick: bool) -> dict[str, Any]:
     texts = build_pages(payload, 8)
     plain = [FetchedPage(t, CONTENT_TYPE) for t in texts]
@@ -191,67 +230,23 @@ def measure(payload: str, quick: bool) -> dict[str, Any]:
     def case(make: Callable[[], Awaitable[int]]) -> Callable[[], Any]:
         return lambda: loop.run_until_complete(make())
 
-    cases: dict[str, tuple[Callable[[], Any], int]] = {}
+    cases: dict[str, _Case] = {}
     for encoding, pages in (("identity", plain), ("gzip", zipped)):
-        one = _round_robin(pages[:1])
-        cases[f"forward/{encoding}"] = (case(lambda one=one: _forward(one, iterations)), 1)
-        single = _tracker()
-        cases[f"1 pass-through/{encoding}"] = (
-            case(lambda one=one, t=single: _gather_loop(one, t, iterations)),
-            1,
+        cases |= _cases(
+            "", encoding, lambda n, pages=pages: _round_robin(pages[:n]), iterations, case
         )
-        labelled = _tracker()
-        cases[f"1 labelled/{encoding}"] = (
-            case(
-                lambda one=one, t=labelled: _gather_loop(
-                    one, t, iterations, label_single_replica=True
-                )
-            ),
-            1,
-        )
-        for n in (3, 8):
-            fetch = _round_robin(pages[:n])
-            tracker = _tracker()
-            cases[f"{n}/{encoding}"] = (
-                case(
-                    lambda f=fetch, t=tracker, n=n: _gather_loop(
-                        f, t, max(1, iterations // n), instance_count=n
-                    )
-                ),
-                n,
-            )
     server = _PageServer({"identity": texts, "gzip": [page.body for page in zipped]})
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = httpx.AsyncClient(timeout=30)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     for encoding in ("identity", "gzip"):
-        one = _http_fetch(client, f"{base}/1/{encoding}")
-        cases[f"http forward/{encoding}"] = (case(lambda one=one: _forward(one, iterations)), 1)
-        single = _tracker()
-        cases[f"http 1 pass-through/{encoding}"] = (
-            case(lambda one=one, t=single: _gather_loop(one, t, iterations)),
-            1,
+        cases |= _cases(
+            "http ",
+            encoding,
+            lambda n, encoding=encoding: _http_fetch(client, f"{base}/{n}/{encoding}"),
+            iterations,
+            case,
         )
-        labelled = _tracker()
-        cases[f"http 1 labelled/{encoding}"] = (
-            case(
-                lambda one=one, t=labelled: _gather_loop(
-                    one, t, iterations, label_single_replica=True
-                )
-            ),
-            1,
-        )
-        for n in (3, 8):
-            fetch = _http_fetch(client, f"{base}/{n}/{encoding}")
-            tracker = _tracker()
-            cases[f"http {n}/{encoding}"] = (
-                case(
-                    lambda f=fetch, t=tracker, n=n: _gather_loop(
-                        f, t, max(1, iterations // n), instance_count=n
-                    )
-                ),
-                n,
-            )
     for run, _ in cases.values():  # warm-up: connections, code paths
         run()
     text = texts[0].decode()
@@ -338,22 +333,17 @@ def run(quick: bool) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations and repeats")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--output", type=Path, default=common.RESULTS_DIR)
     args = parser.parse_args(argv)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = common.utc_stamp()
     results = {
         "mode": "quick" if args.quick else "full",
         "started_at": stamp,
         "machine": common.machine(),
         "payloads": run(args.quick),
     }
-    args.output.mkdir(parents=True, exist_ok=True)
     path = args.output / f"{stamp}-replicas-{results['mode']}.json"
-    path.write_text(json.dumps(results, indent=2))
-    summary = markdown(results)
-    path.with_suffix(".md").write_text(summary)
-    print(summary)
-    print(f"raw results: {path}", file=sys.stderr)
+    common.save_results(path, results, markdown(results))
     return 0
 
 

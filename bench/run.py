@@ -13,8 +13,6 @@ and every process started is stopped on exit.
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import sys
 import time
@@ -28,21 +26,19 @@ from bench.fixtures import Workspace
 from bench.payloads import build_all
 from bench.report import markdown
 
-RESULTS_DIR = common.ROOT / "bench" / "results"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller counts, shorter windows")
     parser.add_argument("--only", choices=["proxy", "stack", "discovery"], action="append")
     parser.add_argument("--pythonpath", action="append", default=[], metavar="DIR")
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--output", type=Path, default=common.RESULTS_DIR)
     args = parser.parse_args(argv)
     common.EXTRA_PYTHONPATH[:] = [str(Path(p).resolve()) for p in args.pythonpath]
     parts = args.only or ["proxy", "stack", "discovery"]
 
     started = time.monotonic()
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = common.utc_stamp()
     results: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
         "started_at": stamp,
@@ -68,13 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     results["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["duration_s"] = time.monotonic() - started
 
-    args.output.mkdir(parents=True, exist_ok=True)
-    path = args.output / f"{stamp}-{results['mode']}.json"
-    path.write_text(json.dumps(results, indent=2))
-    summary = markdown(results)
-    path.with_suffix(".md").write_text(summary)
-    print(summary)
-    print(f"raw results: {path}", file=sys.stderr)
+    common.save_results(args.output / f"{stamp}-{results['mode']}.json", results, markdown(results))
     return 0
 
 

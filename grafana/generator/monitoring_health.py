@@ -17,109 +17,84 @@ from grafana.generator.panels import (
     targets,
     timeseries,
 )
-from grafana.generator.promql import RATE, sel, zero_if_absent
+from grafana.generator.promql import RATE, proxy_sel, sel, zero_if_absent
+
+ALARM_AT_ONE = ((None, "green"), (1, "red"))
 
 
-def proxy_sel(metric: str, extra: str = "") -> str:
-    return f'{metric}{{job="aqua-proxy", deployment=~"$deployment"{", " + extra if extra else ""}}}'
+def _count(
+    title: str, description: str, expr: str, steps: tuple[tuple[float | None, str], ...]
+) -> Json:
+    """A stat of how many there are now; `0`, not "No traffic", when there are none."""
+    return stat(title, description, [target(expr)], unit="none", steps=steps, no_value="0")
+
+
+def _range_count(
+    title: str, description: str, expr: str, steps: tuple[tuple[float | None, str], ...]
+) -> Json:
+    """A stat of how many happened in the selected time range, a whole number without a graph."""
+    return stat(
+        title,
+        description,
+        [target(expr, instant=True)],
+        unit="none",
+        steps=steps,
+        graph=False,
+        no_value="0",
+        decimals=0,
+    )
 
 
 def overview(grid: Layout) -> None:
     """Counts at a glance: deployments up and down, alerts, failures."""
-    grid.add(
-        4,
-        4,
-        stat(
+    tiles = (
+        _count(
             "Deployments up",
             "Deployments whose metrics Prometheus scraped successfully at the last attempt.",
-            [target(f"count({sel('up', model=False)} == 1) or vector(0)")],
-            unit="none",
-            steps=((None, "blue"),),
-            no_value="0",
+            f"count({sel('up', model=False)} == 1) or vector(0)",
+            ((None, "blue"),),
         ),
-    )
-    grid.add(
-        4,
-        4,
-        stat(
+        _count(
             "Deployments down",
             "Deployments Prometheus could not scrape at the last attempt. See *Scrape failures by "
             "kind* for the reason; *AquaDeploymentDown* fires after 2 minutes.",
-            [target(f"count({sel('up', model=False)} == 0) or vector(0)")],
-            unit="none",
-            steps=((None, "green"), (1, "red")),
-            no_value="0",
+            f"count({sel('up', model=False)} == 0) or vector(0)",
+            ALARM_AT_ONE,
         ),
-    )
-    grid.add(
-        4,
-        4,
-        stat(
+        _count(
             "Firing alerts",
             "Alert rules of aqua-metrics firing now (evaluated by Prometheus). The *Alerts* row "
             "lists them.",
-            [target('count(ALERTS{alertstate="firing"}) or vector(0)')],
-            unit="none",
-            steps=((None, "green"), (1, "red")),
-            no_value="0",
+            'count(ALERTS{alertstate="firing"}) or vector(0)',
+            ALARM_AT_ONE,
         ),
-    )
-    grid.add(
-        4,
-        4,
-        stat(
+        _count(
             "Stack components down",
             "Components of this container (signing proxy, Prometheus, Grafana) whose own metrics "
             "Prometheus cannot scrape. A down proxy stops all deployment scrapes; check the "
             "container's logs.",
-            [target(f"count(up{{{STACK_JOBS}}} == 0) or vector(0)")],
-            unit="none",
-            steps=((None, "green"), (1, "red")),
-            no_value="0",
+            f"count(up{{{STACK_JOBS}}} == 0) or vector(0)",
+            ALARM_AT_ONE,
         ),
-    )
-    grid.add(
-        4,
-        4,
-        stat(
+        _range_count(
             "Scrape failures (time range)",
             "Scrapes of the selected deployments the proxy could not answer with metrics, in the "
             "selected time range. The panels below break them down by kind.",
-            [
-                target(
-                    f"sum(increase({proxy_sel('aqua_proxy_scrape_failures_total')}[$__range])) "
-                    "or vector(0)",
-                    instant=True,
-                )
-            ],
-            unit="none",
-            steps=((None, "green"), (1, "orange")),
-            graph=False,
-            no_value="0",
-            decimals=0,
+            f"sum(increase({proxy_sel('aqua_proxy_scrape_failures_total')}[$__range])) "
+            "or vector(0)",
+            ((None, "green"), (1, "orange")),
         ),
-    )
-    grid.add(
-        4,
-        4,
-        stat(
+        _range_count(
             "Rule evaluation failures (time range)",
             "Failed evaluations of Prometheus alert rules in the selected time range. Failing "
             "rules cannot alert: look at Prometheus' log for the rule and the error.",
-            [
-                target(
-                    'sum(increase(prometheus_rule_evaluation_failures_total{job="prometheus"}'
-                    "[$__range])) or vector(0)",
-                    instant=True,
-                )
-            ],
-            unit="none",
-            steps=((None, "green"), (1, "red")),
-            graph=False,
-            no_value="0",
-            decimals=0,
+            'sum(increase(prometheus_rule_evaluation_failures_total{job="prometheus"}'
+            "[$__range])) or vector(0)",
+            ALARM_AT_ONE,
         ),
     )
+    for tile in tiles:
+        grid.add(4, 4, tile)
 
 
 def deployment_scrapes(grid: Layout) -> None:

@@ -20,6 +20,7 @@ RATE = "$__rate_interval"
 VLLM_MATCHERS = 'job="vllm", deployment=~"$deployment", model_name=~"$model_name"'
 TARGET_MATCHERS = 'job="vllm", deployment=~"$deployment"'
 ALERT_MATCHERS = 'job="vllm"'
+PROXY_MATCHERS = 'job="aqua-proxy", deployment=~"$deployment"'
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,18 @@ def fallback(render: Callable[[str], str], family: Family, labels: Sequence[str]
     return f"{new} or on (deployment) {render(family.old)}"
 
 
+def _selector(metric: str, matchers: str, extra: str) -> str:
+    return f"{metric}{{{matchers}{', ' + extra if extra else ''}}}"
+
+
 def sel(metric: str, extra: str = "", *, model: bool = True) -> str:
     """A selector for a vLLM-job series, filtered by the dashboard variables."""
-    matchers = VLLM_MATCHERS if model else TARGET_MATCHERS
-    return f"{metric}{{{matchers}{', ' + extra if extra else ''}}}"
+    return _selector(metric, VLLM_MATCHERS if model else TARGET_MATCHERS, extra)
+
+
+def proxy_sel(metric: str, extra: str = "") -> str:
+    """A selector for the proxy's own per-deployment series, filtered by `$deployment`."""
+    return _selector(metric, PROXY_MATCHERS, extra)
 
 
 def by(labels: Sequence[str]) -> str:

@@ -17,14 +17,10 @@ from grafana.generator.metrics import (
     START_TIME_SELECTOR,
 )
 from grafana.generator.panels import table, target, targets, timeseries
-from grafana.generator.promql import RATE, counter_rate, gauge, ratio
+from grafana.generator.promql import RATE, counter_rate, gauge, proxy_sel, ratio
 
 PER_REPLICA = ("deployment", "replica")
 LEGEND = "{{deployment}} {{replica}}"
-
-
-def proxy_sel(metric: str) -> str:
-    return f'{metric}{{job="aqua-proxy", deployment=~"$deployment"}}'
 
 
 def replicas(grid: Layout) -> None:
