@@ -4,8 +4,8 @@ Each target has its own client (see `app.upstreams`, created on first use): a si
 transport; the forwarder treats them alike. The upstream URL always comes from the configuration,
 never from the inbound request. Only the headers a scrape needs go upstream (Accept,
 Accept-Encoding), and only Content-Type and Content-Encoding come back, describing the exact bytes
-relayed. Every failure is mapped here, in one place, to a status, a counted kind and a one-line
-body with a hint.
+relayed. Every failure is mapped, in one place (`app.scrape_failures`), to a status, a counted
+kind and a one-line body with a hint.
 
 A deployment may run several replicas behind its one endpoint, each answering with its own
 counters. Every scrape therefore goes through `app.replicas.gather`: a single replica costs one
@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -38,64 +35,14 @@ from app.replicas.gather import (
     suggested_fetch_cap,
 )
 from app.replicas.tracker import ReplicaTracker
+from app.scrape_failures import FailureKind, ScrapeOutcome, failure_outcome
+from app.target_states import TargetStates
 from app.targets import Target
 from app.unpacked_size import UnpackedSizeMeter, UnpackedTooLarge, UnreadableEncoding
 from app.upstreams import UpstreamClients
 
-log = logging.getLogger("aqua_metrics.forwarding")
-
 USER_AGENT = "aqua-metrics"
 SCRAPE_TIMEOUT_MARGIN_SECONDS = 0.5
-
-
-class FailureKind(StrEnum):
-    TIMEOUT = "timeout"
-    CONNECT = "connect"
-    SIGNATURE_REFUSED = "signature_refused"
-    OVERSIZED = "oversized"
-    UPSTREAM_STATUS = "upstream_status"
-    PROTOCOL = "protocol"
-    BUSY = "busy"
-
-
-_STATUS_FOR_KIND = {FailureKind.TIMEOUT: 504, FailureKind.BUSY: 503}
-
-
-@dataclass(frozen=True)
-class ScrapeOutcome:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    failure: FailureKind | None = None
-    upstream_status: int | None = None
-
-
-def _hint(kind: FailureKind, upstream_status: int | None, settings_limit: str) -> str:
-    if kind is FailureKind.SIGNATURE_REFUSED:
-        return (
-            "OCI refused the request: check that the URL is the deployment's model_deployment_url "
-            "and that a policy allows {DATA_SCIENCE_MODEL_DEPLOYMENT_PREDICT} for this principal"
-        )
-    if kind is FailureKind.TIMEOUT:
-        return (
-            f"no complete answer within {settings_limit}; check the deployment, "
-            "or raise SCRAPE_TIMEOUT and UPSTREAM_TIMEOUT_SECONDS"
-        )
-    if kind is FailureKind.CONNECT:
-        return "cannot connect: check DNS, egress (NAT or service gateway) and the URL's host"
-    if kind is FailureKind.OVERSIZED:
-        return f"the response is larger than {settings_limit}"
-    if kind is FailureKind.PROTOCOL:
-        return "the upstream broke the HTTP exchange (connection reset or invalid response)"
-    if kind is FailureKind.BUSY:
-        return (
-            f"{settings_limit} scrapes of this target already in flight (MAX_INFLIGHT_PER_TARGET)"
-        )
-    if upstream_status == 429:
-        return "rate limited: predict endpoints share a per-tenancy limit; raise SCRAPE_INTERVAL"
-    if upstream_status is not None and upstream_status >= 500:
-        return "the deployment answered with a server error; is the model server healthy?"
-    return "the deployment did not answer with metrics"
 
 
 def forwardable(value: str | None) -> str | None:
@@ -104,27 +51,6 @@ def forwardable(value: str | None) -> str | None:
     if value is None or not value.isascii() or not value.isprintable():
         return None
     return value
-
-
-class TargetStates:
-    """Logs a target's state when it changes, not on every scrape."""
-
-    def __init__(self) -> None:
-        self._states: dict[str, str] = {}
-
-    def record(self, name: str, state: str) -> None:
-        if self._states.get(name) != state:
-            previous = self._states.get(name)
-            self._states[name] = state
-            if previous is None and state == "ok":
-                log.info("target %s: scraping ok", name)
-            elif state == "ok":
-                log.info("target %s: recovered", name)
-            else:
-                log.warning("target %s: %s", name, state)
-
-    def forget(self, name: str) -> None:
-        self._states.pop(name, None)
 
 
 class Forwarder:
@@ -428,16 +354,4 @@ class Forwarder:
         upstream_status: int | None = None,
         limit: str = "",
     ) -> ScrapeOutcome:
-        what = f"upstream answered {upstream_status}" if upstream_status is not None else kind.value
-        if kind is FailureKind.SIGNATURE_REFUSED and upstream_status == 404:
-            what = "upstream answered 404 NotAuthorizedOrNotFound"
-        line = (
-            f"aqua-metrics: target {target.name}: {what}; {_hint(kind, upstream_status, limit)}\n"
-        )
-        return ScrapeOutcome(
-            status=_STATUS_FOR_KIND.get(kind, 502),
-            body=line.encode(),
-            headers={"content-type": "text/plain; charset=utf-8"},
-            failure=kind,
-            upstream_status=upstream_status,
-        )
+        return failure_outcome(target.name, kind, upstream_status=upstream_status, limit=limit)

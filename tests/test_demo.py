@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.demo import DEMO_CONTENT_TYPE, DemoDeployment
-from app.demo.engine import MAX_CATCH_UP_S, MAX_MODEL_LEN, MAX_NUM_SEQS
+from app.demo.profile import MAX_CATCH_UP_S, MAX_MODEL_LEN, MAX_NUM_SEQS
 from app.vllm_catalogue import (
     LEGACY_BY_NAME,
     LEGACY_FAMILIES,

@@ -4,6 +4,8 @@ The demo lets the whole stack (proxy, Prometheus, Grafana dashboards and alert r
 an OCI tenancy or a GPU. Modules:
 
 - `app.demo.engine`: the simulation, a discrete-time model of one vLLM engine (no metric names);
+- `app.demo.profile`: the simulated engine's constants and `EngineProfile` (load and capacity);
+- `app.demo.histogram`: the cheap histogram the simulation feeds;
 - `app.demo.exposition`: renders an engine as a vLLM `/metrics` page, using the families of
   `app.vllm_catalogue` (the one copy of vLLM's metric names, types, labels and buckets);
 - `app.demo.transport`: `DemoTransport`, which answers a demo target's URL with that page;

@@ -23,15 +23,9 @@ from prometheus_client.core import (
     Metric,
 )
 
-from app.demo.engine import (
-    BLOCK_SIZE,
-    MAX_CATCH_UP_S,
-    MAX_MODEL_LEN,
-    WARMUP_S,
-    DemoEngine,
-    EngineProfile,
-    Histogram,
-)
+from app.demo.engine import DemoEngine
+from app.demo.histogram import Histogram
+from app.demo.profile import BLOCK_SIZE, MAX_CATCH_UP_S, MAX_MODEL_LEN, WARMUP_S, EngineProfile
 from app.vllm_catalogue import V1_BY_NAME, V1_FAMILIES, FamilySpec
 
 DEMO_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -24,7 +24,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, replace
 
-from app.demo.engine import EngineProfile
+from app.demo.profile import EngineProfile
 from app.discovery.deployments import ACTIVE, DiscoveredDeployment, InferenceContainer
 from app.discovery.naming import deployment_labels, slugify
 from app.targets import DEMO_HOST, Target

@@ -13,8 +13,8 @@ import random
 import time
 from collections.abc import Callable, Sequence
 
-from app.demo.engine import WARMUP_S, EngineProfile
 from app.demo.exposition import DemoDeployment
+from app.demo.profile import WARMUP_S, EngineProfile
 
 # Replicas of a pool started one after another, this far apart (as a deployment's instances come
 # up), so each has its own start time and hence its own replica id.

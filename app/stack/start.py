@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import multiprocessing
 import os
 import shlex
 import signal
@@ -21,15 +20,13 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
 from typing import BinaryIO
 
 from app.alerts.amtool import check_config
-from app.credentials import CredentialsError, credentials_problem
+from app.credentials import CredentialsError
 from app.errors import ConfigError
-from app.oci_config import AuthMode, ResolvedAuth
 from app.settings import Settings
 from app.stack import files
 from app.stack.binaries import (
@@ -39,6 +36,7 @@ from app.stack.binaries import (
     find_grafana,
     find_prometheus,
 )
+from app.stack.credentials_check import check_credentials
 from app.stack.health import check_components
 from app.stack.layout import DataLayout
 from app.stack.leftovers import running_supervisord, stop_leftovers, supervisord_pid_file
@@ -115,43 +113,6 @@ def _check_port_free(setting: str, host: str, port: int, host_setting: str | Non
             ) from None
 
 
-def _check_credentials(settings: Settings) -> None:
-    """Load the credentials once, in a short-lived forked child that sends back the problem found.
-
-    Loading them here would keep the OCI SDK (~28 MiB) resident in this process, which only
-    waits on supervisord for the stack's whole life. The child answers through a pipe with
-    `credentials_problem`'s result (None or one line), never through its output.
-    """
-    auth = settings.proxy.auth
-    if auth.mode in (AuthMode.INSTANCE_PRINCIPAL, AuthMode.NONE):
-        return
-    context = multiprocessing.get_context("fork")  # no threads run yet
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_report_credentials, args=(auth, sender), daemon=True)
-    sys.stdout.flush()  # the child flushes inherited buffers on exit: nothing may be printed twice
-    sys.stderr.flush()
-    child.start()
-    sender.close()
-    try:
-        problem = receiver.recv()
-    except EOFError:
-        child.join()
-        problem = (
-            f"OCI_AUTH: the credentials check stopped unexpectedly (exit code {child.exitcode})"
-        )
-    finally:
-        receiver.close()
-    child.join()
-    if problem is not None:
-        raise CredentialsError(problem)
-
-
-def _report_credentials(auth: ResolvedAuth, sender: Connection) -> None:
-    """Runs in the child: send `credentials_problem(auth)` to the parent."""
-    with sender:
-        sender.send(credentials_problem(auth))
-
-
 def _clear_a_dead_stack(layout: DataLayout) -> None:
     """Refuse when a stack runs on this DATA_DIR; stop what a crashed one left, in one line."""
     running = running_supervisord(layout)
@@ -178,7 +139,7 @@ def _clear_a_dead_stack(layout: DataLayout) -> None:
 
 def plan_stack(settings: Settings) -> StackPlan:
     """Every check that needs no running process. Raises StartError or CredentialsError."""
-    _check_credentials(settings)
+    check_credentials(settings)
     prometheus = find_prometheus(settings)
     if prometheus is None:
         where = settings.prometheus.binary or "PATH"

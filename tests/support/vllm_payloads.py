@@ -33,8 +33,9 @@ from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.core import Metric
 
-from app.demo.engine import BLOCK_SIZE, NUM_GPU_BLOCKS, Histogram
 from app.demo.exposition import V1_BUCKETS, SimulatedServer
+from app.demo.histogram import Histogram
+from app.demo.profile import BLOCK_SIZE, NUM_GPU_BLOCKS
 from app.vllm_catalogue import LEGACY_BY_NAME, V1_BY_NAME, FamilySpec
 
 _LATENCY_V0 = [0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0]
