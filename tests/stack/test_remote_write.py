@@ -34,6 +34,7 @@ from tests.stack.test_dashboard_queries import (
 )
 from tests.support.dashboards import (
     ALL,
+    OCI_MONITORING_TARGETS,
     OPTIONAL_FEATURE_TARGETS,
     REMOTE_WRITE_TARGETS,
     check_targets,
@@ -47,6 +48,8 @@ pytestmark = pytest.mark.stack
 INTERVAL_SECONDS = 2
 FAST = {"SCRAPE_INTERVAL": f"{INTERVAL_SECONDS}s", "SCRAPE_TIMEOUT": "1s"}
 SERVER, AGENT = "region-a", "region-b"
+# A member of the demo fleet that is always up (the fleet's flaky member goes down later).
+DEMO = "demo-chat"
 AGENT_TOKEN = "agent-token-7f3a9c41d2"
 # Scrapes the receiver must hold of each stack before the checks (rate() over 1m windows).
 DATA_SCRAPES = 20
@@ -56,7 +59,7 @@ VARIABLES = {"datasource": "aqua-prometheus", "deployment": ALL, "model_name": A
 
 def arrived(monitor: str, scrapes: int = DATA_SCRAPES) -> str:
     return (
-        f'count_over_time(vllm:num_requests_running{{deployment="demo", aqua_monitor="{monitor}"}}'
+        f'count_over_time(vllm:num_requests_running{{deployment="{DEMO}", aqua_monitor="{monitor}"}}'
         f"[5m]) >= {scrapes}"
     )
 
@@ -121,7 +124,8 @@ def test_samples_arrive_with_the_monitor_name_and_the_target_labels(filled, serv
         s["metric"]["deployment"]: _labels(s)
         for s in filled.query(f'up{{job="vllm", aqua_monitor="{SERVER}"}}')
     }
-    assert sorted(central) == sorted(local) == ["demo"]
+    assert sorted(central) == sorted(local)
+    assert DEMO in local
     for deployment, labels in local.items():
         assert central[deployment] == {**labels, "aqua_monitor": SERVER}
     # Not only `up`: the deployment's vLLM series and the stack's own jobs arrive too.
@@ -132,14 +136,16 @@ def test_samples_arrive_with_the_monitor_name_and_the_target_labels(filled, serv
 
 
 def test_two_stacks_writing_into_one_store_stay_apart(filled, server, agent):
-    result = filled.query('up{job="vllm", deployment="demo"}')
+    result = filled.query(f'up{{job="vllm", deployment="{DEMO}"}}')
     by_monitor = {s["metric"]["aqua_monitor"]: s["metric"]["instance"] for s in result}
     assert by_monitor == {
         SERVER: server.proxy_url.removeprefix("http://"),
         AGENT: agent.proxy_url.removeprefix("http://"),
     }
     # Each stack's demo counts its own requests: two series, never one summed across stacks.
-    counters = filled.query('sum by (aqua_monitor) (vllm:request_success_total{deployment="demo"})')
+    counters = filled.query(
+        f'sum by (aqua_monitor) (vllm:request_success_total{{deployment="{DEMO}"}})'
+    )
     assert sorted(s["metric"]["aqua_monitor"] for s in counters) == sorted([SERVER, AGENT])
 
 
@@ -212,7 +218,13 @@ def test_every_dashboard_query_runs_on_the_receiver_and_returns_data(filled, ser
     ]
     assert sum(q.kind == "panel" for q in queries) > 100  # both dashboards, every visible target
     optional = {k: v for k, v in OPTIONAL_FEATURE_TARGETS.items() if k not in REMOTE_WRITE_TARGETS}
-    allowed = {**optional, **QUIET_STACK_TARGETS, **DEMO_STAND_TARGETS, **DEMO_MAY_BE_EMPTY}
+    allowed = {
+        **optional,
+        **QUIET_STACK_TARGETS,
+        **DEMO_STAND_TARGETS,
+        **DEMO_MAY_BE_EMPTY,
+        **OCI_MONITORING_TARGETS,  # no compartment configured: the collector is off here
+    }
     missing, _ = check_targets(queries, has_data, {}, allowed)
     variables = [q for q in queries if q.kind == "variable"]
     empty_variables = [q.expr for q in variables if not has_data(q.expr, True)]
@@ -250,7 +262,9 @@ def test_prometheus_own_receiver_with_basic_auth_from_a_password_file(tmp_path):
         assert receiver.status_without_login() == 401
         stack.start()
         wait_until(
-            lambda: receiver.query('up{job="vllm", deployment="demo", aqua_monitor="region-c"}'),
+            lambda: receiver.query(
+                f'up{{job="vllm", deployment="{DEMO}", aqua_monitor="region-c"}}'
+            ),
             60,
             0.5,
             "no sample reached Prometheus' receiver",
@@ -296,7 +310,7 @@ def test_a_two_minute_receiver_outage_leaves_no_gap(filled, server):
     start, end = down_at - 10, up_at + 10
     steps = int((end - start) // INTERVAL_SECONDS) + 1
     for monitor in (SERVER, AGENT):
-        selector = f'up{{job="vllm", deployment="demo", aqua_monitor="{monitor}"}}'
+        selector = f'up{{job="vllm", deployment="{DEMO}", aqua_monitor="{monitor}"}}'
         (series,) = receiver.query_range(selector, start, end, INTERVAL_SECONDS)
         stamps = [float(t) for t, _ in series["values"]]
         assert len(stamps) == steps, (monitor, steps, len(stamps), _gaps(stamps))
