@@ -50,17 +50,10 @@ def find_victoria_metrics(name: str = "victoria-metrics") -> Path:
     )
 
 
-class QueryError(RuntimeError):
-    """The receiver answered a query with an error (the engine could not run it)."""
+class LoopbackReceiver:
+    """The URLs of a remote-write receiver listening on 127.0.0.1:`port`."""
 
-
-@dataclass
-class VictoriaMetrics:
-    """One VictoriaMetrics process; `stop()` and `start()` again keep its port and its data."""
-
-    data_dir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    port: int
 
     @property
     def url(self) -> str:
@@ -69,6 +62,19 @@ class VictoriaMetrics:
     @property
     def write_url(self) -> str:
         return f"{self.url}/api/v1/write"
+
+
+class QueryError(RuntimeError):
+    """The receiver answered a query with an error (the engine could not run it)."""
+
+
+@dataclass
+class VictoriaMetrics(LoopbackReceiver):
+    """One VictoriaMetrics process; `stop()` and `start()` again keep its port and its data."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -155,7 +161,7 @@ def start_victoria_metrics(data_dir: Path) -> VictoriaMetrics:
 
 
 @dataclass
-class BearerGate:
+class BearerGate(LoopbackReceiver):
     """vmauth in front of a receiver: forwards only requests bearing `token` (401 otherwise).
 
     Proves that the stack really sends its REMOTE_WRITE_BEARER_TOKEN: without it no sample passes.
@@ -166,14 +172,6 @@ class BearerGate:
     config_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def write_url(self) -> str:
-        return f"{self.url}/api/v1/write"
 
     def start(self, timeout: float = 30.0) -> BearerGate:
         config = {"users": [{"bearer_token": self.token, "url_prefix": self.upstream}]}
@@ -203,7 +201,7 @@ class BearerGate:
 
 
 @dataclass
-class PrometheusReceiver:
+class PrometheusReceiver(LoopbackReceiver):
     """Prometheus' own remote-write receiver (`--web.enable-remote-write-receiver`), behind basic
     auth from its `--web.config.file`: a write without the right login is answered 401."""
 
@@ -213,14 +211,6 @@ class PrometheusReceiver:
     password: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def write_url(self) -> str:
-        return f"{self.url}/api/v1/write"
 
     def _authorization(self) -> str:
         return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
