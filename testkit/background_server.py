@@ -12,8 +12,9 @@ import struct
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
+
+from testkit.closing import ClosesOnExit
 
 
 class _Server(ThreadingHTTPServer):
@@ -78,7 +79,7 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
-class BackgroundHTTPServer:
+class BackgroundHTTPServer(ClosesOnExit):
     """Owns a `_Server` bound to 127.0.0.1:0 and serves it from a daemon thread."""
 
     def __init__(self, handler: type[QuietHandler]) -> None:
@@ -123,14 +124,3 @@ class BackgroundHTTPServer:
     def close(self) -> None:
         self.stop_listening()
         self._thread.join(timeout=5)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -22,12 +22,9 @@ def find_alertmanager() -> Path:
     if configured:
         return find_binary("alertmanager", "ALERTMANAGER_BIN")
     for name in ("prometheus-alertmanager", "alertmanager"):
-        cached = ALERTMANAGER_CACHED_BIN_DIR / name
-        if cached.is_file():
-            return cached
-        on_path = shutil.which(name)
-        if on_path:
-            return Path(on_path)
+        found = cached_or_on_path(name, ALERTMANAGER_CACHED_BIN_DIR)
+        if found:
+            return found
     raise RuntimeError(
         "alertmanager not found: run scripts/install-alertmanager.sh (make deps) "
         "or set ALERTMANAGER_BIN"
@@ -42,12 +39,18 @@ def find_binary(name: str, env_var: str) -> Path:
         if path.is_file() and os.access(path, os.X_OK):
             return path
         raise RuntimeError(f"{env_var}={configured} is not an executable file")
-    cached = CACHED_BIN_DIR / name
-    if cached.is_file():
-        return cached
-    on_path = shutil.which(name)
-    if on_path:
-        return Path(on_path)
+    found = cached_or_on_path(name, CACHED_BIN_DIR)
+    if found:
+        return found
     raise RuntimeError(
         f"{name} not found: run scripts/install-prometheus.sh (make deps) or set {env_var}"
     )
+
+
+def cached_or_on_path(name: str, cached_dir: Path) -> Path | None:
+    """`name` from the repo's install cache `cached_dir`, else from PATH; None if in neither."""
+    cached = cached_dir / name
+    if cached.is_file():
+        return cached
+    on_path = shutil.which(name)
+    return Path(on_path) if on_path else None

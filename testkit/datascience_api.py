@@ -14,17 +14,21 @@ Tests change the fleet at run time (add, rename, delete, set state) and inject f
 
 from __future__ import annotations
 
-import base64
-import json
-import threading
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from testkit.background_server import BackgroundHTTPServer, QuietHandler
-from testkit.cavage import KeyRegistry, SignatureError, VerifiedSignature, verify_request
+from testkit.cavage import KeyRegistry, SignatureError, VerifiedSignature
 from testkit.oci_credentials import fake_ocid
+from testkit.oci_standin import (
+    OCI_ERROR_CODES,
+    SignedApiHandler,
+    SignedApiServer,
+    decode_page,
+    encode_page,
+    error_body,
+)
 
 LIST_PATH = "/20190101/modelDeployments"
 LIFECYCLE_STATES = (
@@ -47,14 +51,6 @@ FILTER_PARAMS = {
 VLLM_IMAGE = "dsmc://odsc-vllm-serving:0.22.1.1"
 TGI_IMAGE = "dsmc://odsc-tgi-serving:2.0.1.4"
 LLAMA_CPP_IMAGE = "dsmc://odsc-llama-cpp-serving:0.3.7.1"
-_ERRORS = {
-    400: "InvalidParameter",
-    401: "NotAuthenticated",
-    404: "NotAuthorizedOrNotFound",
-    429: "TooManyRequests",
-    500: "InternalServerError",
-    503: "ServiceUnavailable",
-}
 _MESSAGES = {
     401: "The required information to complete authentication was not provided or was incorrect.",
     404: "Authorization failed or requested resource not found.",
@@ -166,7 +162,7 @@ def aqua_tags(model_name: str) -> dict[str, str]:
     return {"OCI_AQUA": "active", "aqua_model_name": model_name}
 
 
-class DataScienceApi(BackgroundHTTPServer):
+class DataScienceApi(SignedApiServer[RecordedCall]):
     """The control-plane stand-in; use as a context manager.
 
     Point the SDK at it with `DataScienceClient(config, signer=..., service_endpoint=api.endpoint)`.
@@ -183,25 +179,14 @@ class DataScienceApi(BackgroundHTTPServer):
         max_limit: int = 100,
         max_skew_seconds: float = 300,
     ) -> None:
-        self.registry = registry
         self.region = region
         self.default_limit = default_limit
         self.max_limit = max_limit
-        self.max_skew_seconds = max_skew_seconds
-        self._lock = threading.Lock()
         self._deployments: dict[str, Deployment] = {}
         self._fault: Fault | None = None
-        self._denied_compartments: set[str] = set()
-        self._calls: list[RecordedCall] = []
         self._clock_base = datetime(2026, 1, 1, tzinfo=UTC)
         self._created = 0
-        super().__init__(_Handler)
-        self.accepted_hosts = frozenset({self.authority, f"localhost:{self.port}"})
-
-    @property
-    def endpoint(self) -> str:
-        """The `service_endpoint` for the SDK (it appends `/20190101`)."""
-        return self.base_url
+        super().__init__(registry, _Handler, max_skew_seconds=max_skew_seconds)
 
     # ---- the fleet ---------------------------------------------------------------------------
 
@@ -275,7 +260,7 @@ class DataScienceApi(BackgroundHTTPServer):
     def fail(self, status: int, *, times: int | None = None, after: int = 0) -> None:
         """Answer `status` to `times` list requests (None: until `clear_fault`), starting after
         `after` more requests have been served normally (e.g. 1: the second page fails)."""
-        if status not in _ERRORS:
+        if status not in OCI_ERROR_CODES:
             raise ValueError(f"no OCI error code known for {status}")
         with self._lock:
             self._fault = Fault(status, times, after)
@@ -283,25 +268,6 @@ class DataScienceApi(BackgroundHTTPServer):
     def clear_fault(self) -> None:
         with self._lock:
             self._fault = None
-
-    def deny_compartment(self, compartment_id: str, denied: bool = True) -> None:
-        """Answer 404 NotAuthorizedOrNotFound for this compartment (a missing IAM policy)."""
-        with self._lock:
-            if denied:
-                self._denied_compartments.add(compartment_id)
-            else:
-                self._denied_compartments.discard(compartment_id)
-
-    # ---- what arrived ------------------------------------------------------------------------
-
-    @property
-    def calls(self) -> list[RecordedCall]:
-        with self._lock:
-            return list(self._calls)
-
-    def clear_calls(self) -> None:
-        with self._lock:
-            self._calls.clear()
 
     # ---- internals used by the handler -------------------------------------------------------
 
@@ -318,10 +284,6 @@ class DataScienceApi(BackgroundHTTPServer):
                 self._fault = None if left <= 0 else replace(fault, remaining=left)
             return fault.status
 
-    def _record(self, call: RecordedCall) -> None:
-        with self._lock:
-            self._calls.append(call)
-
     def _select(self, compartment: str, filters: dict[str, str], sort_by: str, order: str) -> list:
         with self._lock:
             rows = [d for d in self._deployments.values() if d.compartment_id == compartment]
@@ -335,20 +297,7 @@ class DataScienceApi(BackgroundHTTPServer):
         return rows
 
 
-def _encode_page(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
-
-
-def _decode_page(token: str) -> int | None:
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    prefix, _, number = text.partition(":")
-    return int(number) if prefix == "offset" and number.isdigit() else None
-
-
-class _Handler(QuietHandler):
+class _Handler(SignedApiHandler):
     owner: DataScienceApi
 
     def do_GET(self) -> None:
@@ -363,15 +312,7 @@ class _Handler(QuietHandler):
         query = parse_qs(parts.query, keep_blank_values=True)
         verified: VerifiedSignature | None = None
         try:
-            verified = verify_request(
-                self.command,
-                self.path,
-                self.headers.items(),
-                api.registry,
-                body=body,
-                max_skew_seconds=api.max_skew_seconds,
-                expected_hosts=api.accepted_hosts,
-            )
+            verified = self.verify_signature(body)
         except SignatureError as exc:
             self._answer(401, None, query, verified, exc.reason)
             return
@@ -416,14 +357,12 @@ class _Handler(QuietHandler):
         offset = 0
         token = one("page")
         if token is not None:
-            decoded = _decode_page(token)
+            decoded = decode_page(token)
             if decoded is None:
                 self._answer(400, None, query, verified, "invalid page token")
                 return
             offset = decoded
-        with api._lock:
-            denied = compartment in api._denied_compartments
-        if denied:
+        if api._is_denied(compartment):
             self._answer(404, None, query, verified, "compartment not authorized")
             return
         rows = api._select(
@@ -432,7 +371,7 @@ class _Handler(QuietHandler):
         page = rows[offset : offset + limit]
         headers = {}
         if offset + limit < len(rows):
-            headers["opc-next-page"] = _encode_page(offset + limit)
+            headers["opc-next-page"] = encode_page(offset + limit)
         payload = [deployment.to_json() for deployment in page]
         self._answer(200, payload, query, verified, None, headers=headers)
 
@@ -449,17 +388,5 @@ class _Handler(QuietHandler):
     ) -> None:
         self.owner._record(RecordedCall(self.command, self.path, query, status, verified, error))
         if status != 200:
-            payload = {
-                "code": code or _ERRORS.get(status, "InternalServerError"),
-                "message": _MESSAGES.get(status, error or "Invalid parameter."),
-            }
-        body = json.dumps(payload).encode()
-        self.send_bytes(
-            status,
-            body,
-            {
-                "Content-Type": "application/json",
-                "opc-request-id": fake_ocid("request")[-32:],
-                **(headers or {}),
-            },
-        )
+            payload = error_body(status, _MESSAGES.get(status, error or "Invalid parameter."), code)
+        self.send_json(status, payload, headers)

@@ -21,10 +21,8 @@ through a thread-safe Python API. Every request is recorded.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -32,9 +30,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from testkit.background_server import BackgroundHTTPServer, QuietHandler
-from testkit.cavage import KeyRegistry, SignatureError, VerifiedSignature, verify_request
+from testkit.cavage import KeyRegistry, SignatureError, VerifiedSignature
 from testkit.oci_credentials import fake_ocid
+from testkit.oci_standin import (
+    SignedApiHandler,
+    SignedApiServer,
+    decode_page,
+    encode_page,
+    error_body,
+)
 
 NAMESPACE = "oci_datascience_modeldeploy"
 LIST_PATH = "/20180401/metrics/actions/listMetrics"
@@ -48,14 +52,6 @@ _QUERY = re.compile(
     r"\.(?P<statistic>mean|sum|max|min|count)\(\)$"
 )
 _FILTER = re.compile(r'^\s*([A-Za-z]+)\s*=\s*"([^"]*)"\s*$')
-_ERRORS = {
-    400: "InvalidParameter",
-    401: "NotAuthenticated",
-    404: "NotAuthorizedOrNotFound",
-    429: "TooManyRequests",
-    500: "InternalServerError",
-    503: "ServiceUnavailable",
-}
 
 
 @dataclass(frozen=True)
@@ -192,7 +188,7 @@ def _aggregate(statistic: str, values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-class MonitoringApi(BackgroundHTTPServer):
+class MonitoringApi(SignedApiServer[RecordedCall]):
     """The Monitoring stand-in; use as a context manager.
 
     Point the SDK at it with `MonitoringClient(config, signer=..., service_endpoint=api.endpoint)`.
@@ -212,27 +208,16 @@ class MonitoringApi(BackgroundHTTPServer):
         list_page_size: int = MAX_LIST_LIMIT,
         max_skew_seconds: float = 300,
     ) -> None:
-        self.registry = registry
         self.metrics = tuple(metrics)
         self.clock = clock
         self.arrival_seconds = arrival_seconds
         self.final_after_seconds = final_after_seconds
         self.history_minutes = history_minutes
         self.list_page_size = list_page_size
-        self.max_skew_seconds = max_skew_seconds
-        self._lock = threading.Lock()
         self._deployments: dict[str, MonitoredDeployment] = {}
-        self._denied: set[str] = set()
         self._throttle_left = 0
         self._throttle_until = 0.0
-        self._calls: list[RecordedCall] = []
-        super().__init__(_Handler)
-        self.accepted_hosts = frozenset({self.authority, f"localhost:{self.port}"})
-
-    @property
-    def endpoint(self) -> str:
-        """The `service_endpoint` for the SDK (it appends `/20180401`)."""
-        return self.base_url
+        super().__init__(registry, _Handler, max_skew_seconds=max_skew_seconds)
 
     # ---- the deployments ---------------------------------------------------------------------
 
@@ -317,25 +302,6 @@ class MonitoringApi(BackgroundHTTPServer):
             self._throttle_left = times
             self._throttle_until = time.monotonic() + seconds if seconds else 0.0
 
-    def deny_compartment(self, compartment_id: str, denied: bool = True) -> None:
-        """404 NotAuthorizedOrNotFound for this compartment (no `read metrics` policy)."""
-        with self._lock:
-            if denied:
-                self._denied.add(compartment_id)
-            else:
-                self._denied.discard(compartment_id)
-
-    # ---- what arrived ------------------------------------------------------------------------
-
-    @property
-    def calls(self) -> list[RecordedCall]:
-        with self._lock:
-            return list(self._calls)
-
-    def clear_calls(self) -> None:
-        with self._lock:
-            self._calls.clear()
-
     # ---- internals used by the handler -------------------------------------------------------
 
     def _throttled(self) -> bool:
@@ -344,14 +310,6 @@ class MonitoringApi(BackgroundHTTPServer):
                 self._throttle_left -= 1
                 return True
             return time.monotonic() < self._throttle_until
-
-    def _is_denied(self, compartment_id: str) -> bool:
-        with self._lock:
-            return compartment_id in self._denied
-
-    def _record(self, call: RecordedCall) -> None:
-        with self._lock:
-            self._calls.append(call)
 
     def list_metrics(self, compartment_id: str, details: dict[str, Any]) -> list[dict[str, Any]]:
         """The `Metric` JSON objects ListMetrics answers (before paging)."""
@@ -438,19 +396,7 @@ class MonitoringApi(BackgroundHTTPServer):
         return answer
 
 
-def _encode_page(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
-
-
-def _decode_page(token: str) -> int | None:
-    try:
-        prefix, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return int(number) if prefix == "offset" and number.isdigit() else None
-
-
-class _Handler(QuietHandler):
+class _Handler(SignedApiHandler):
     owner: MonitoringApi
 
     def do_POST(self) -> None:
@@ -469,15 +415,7 @@ class _Handler(QuietHandler):
         )
         call = {"operation": operation, "compartment_id": compartment, "body": {}}
         try:
-            verified = verify_request(
-                self.command,
-                self.path,
-                self.headers.items(),
-                api.registry,
-                body=raw,
-                max_skew_seconds=api.max_skew_seconds,
-                expected_hosts=api.accepted_hosts,
-            )
+            verified = self.verify_signature(raw)
         except SignatureError as exc:
             self._answer(call, 401, None, None, exc.reason)
             return
@@ -514,14 +452,14 @@ class _Handler(QuietHandler):
         offset = 0
         token = (query.get("page") or [None])[-1]
         if token is not None:
-            decoded = _decode_page(token)
+            decoded = decode_page(token)
             if decoded is None:
                 self._answer(call, 400, None, verified, "invalid page token")
                 return
             offset = decoded
         rows = api.list_metrics(call["compartment_id"], call["body"])
         headers = (
-            {"opc-next-page": _encode_page(offset + limit)} if offset + limit < len(rows) else {}
+            {"opc-next-page": encode_page(offset + limit)} if offset + limit < len(rows) else {}
         )
         self._answer(call, 200, rows[offset : offset + limit], verified, None, headers)
 
@@ -556,13 +494,5 @@ class _Handler(QuietHandler):
     ) -> None:
         self.owner._record(RecordedCall(status=status, verified=verified, error=error, **call))
         if status != 200:
-            payload = {"code": _ERRORS.get(status, "InternalServerError"), "message": error or ""}
-        self.send_bytes(
-            status,
-            json.dumps(payload).encode(),
-            {
-                "Content-Type": "application/json",
-                "opc-request-id": fake_ocid("request")[-32:],
-                **(headers or {}),
-            },
-        )
+            payload = error_body(status, error or "")
+        self.send_json(status, payload, headers)

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import bcrypt
 
-from testkit.binaries import REPO_ROOT
+from testkit.binaries import REPO_ROOT, cached_or_on_path
 from testkit.ports import free_port
+from testkit.processes import http_status, launch, stop_process, wait_answering
 from testkit.waiting import wait_until
 
 VM_CACHED_BIN_DIR = REPO_ROOT / ".cache" / "victoria-metrics" / "root" / "usr" / "bin"
@@ -40,29 +41,19 @@ def find_victoria_metrics(name: str = "victoria-metrics") -> Path:
         if path.is_file() and os.access(path, os.X_OK):
             return path
         raise RuntimeError(f"VICTORIA_METRICS_BIN={configured}: no executable {path}")
-    cached = VM_CACHED_BIN_DIR / name
-    if cached.is_file():
-        return cached
-    on_path = shutil.which(name)
-    if on_path:
-        return Path(on_path)
+    found = cached_or_on_path(name, VM_CACHED_BIN_DIR)
+    if found:
+        return found
     raise RuntimeError(
         f"{name} not found: run scripts/install-victoria-metrics.sh (make deps) "
         "or set VICTORIA_METRICS_BIN"
     )
 
 
-class QueryError(RuntimeError):
-    """The receiver answered a query with an error (the engine could not run it)."""
+class LoopbackReceiver:
+    """The URLs of a remote-write receiver listening on 127.0.0.1:`port`."""
 
-
-@dataclass
-class VictoriaMetrics:
-    """One VictoriaMetrics process; `stop()` and `start()` again keep its port and its data."""
-
-    data_dir: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    port: int
 
     @property
     def url(self) -> str:
@@ -72,6 +63,19 @@ class VictoriaMetrics:
     def write_url(self) -> str:
         return f"{self.url}/api/v1/write"
 
+
+class QueryError(RuntimeError):
+    """The receiver answered a query with an error (the engine could not run it)."""
+
+
+@dataclass
+class VictoriaMetrics(LoopbackReceiver):
+    """One VictoriaMetrics process; `stop()` and `start()` again keep its port and its data."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
     @property
     def log_path(self) -> Path:
         return self.data_dir.parent / f"{self.data_dir.name}.vm.log"
@@ -79,7 +83,7 @@ class VictoriaMetrics:
     def start(self, timeout: float = 30.0) -> VictoriaMetrics:
         binary = find_victoria_metrics()
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
+            self.process = launch(
                 [
                     str(binary),
                     f"-httpListenAddr=127.0.0.1:{self.port}",
@@ -90,34 +94,22 @@ class VictoriaMetrics:
                     "-loggerLevel=WARN",
                     "-memory.allowedPercent=20",
                 ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                log,
             )
-        wait_until(self._healthy, timeout, 0.1, lambda: f"VictoriaMetrics not up:\n{self.logs()}")
+        wait_answering(
+            self.process,
+            lambda: http_status(f"{self.url}/health", timeout=1) == 200,
+            timeout,
+            "VictoriaMetrics",
+            self.logs,
+        )
         return self
-
-    def _healthy(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"VictoriaMetrics exited:\n{self.logs()}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)  # flushes its in-memory buffers to disk
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_process(self.process, 30, signal.SIGINT)  # SIGINT flushes its buffers to disk
 
     def cleanup(self) -> None:
         self.stop()
@@ -169,7 +161,7 @@ def start_victoria_metrics(data_dir: Path) -> VictoriaMetrics:
 
 
 @dataclass
-class BearerGate:
+class BearerGate(LoopbackReceiver):
     """vmauth in front of a receiver: forwards only requests bearing `token` (401 otherwise).
 
     Proves that the stack really sends its REMOTE_WRITE_BEARER_TOKEN: without it no sample passes.
@@ -181,61 +173,35 @@ class BearerGate:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def write_url(self) -> str:
-        return f"{self.url}/api/v1/write"
-
     def start(self, timeout: float = 30.0) -> BearerGate:
         config = {"users": [{"bearer_token": self.token, "url_prefix": self.upstream}]}
         self.config_path.write_text(json.dumps(config))  # JSON is YAML
-        self.process = subprocess.Popen(
+        self.process = launch(
             [
                 str(find_victoria_metrics("vmauth")),
                 f"-auth.config={self.config_path}",
                 f"-httpListenAddr=127.0.0.1:{self.port}",
                 "-loggerLevel=WARN",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            ]
         )
-        wait_until(self._listening, timeout, 0.1, "vmauth not listening")
+        wait_answering(
+            self.process,
+            lambda: http_status(f"{self.url}/metrics", timeout=1) == 200,
+            timeout,
+            "vmauth",
+        )
         return self
-
-    def _listening(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"vmauth exited with {self.process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/metrics", timeout=1) as response:
-                return response.status == 200
-        except OSError:
-            return False
 
     def status_without_token(self) -> int:
         """HTTP status of a write without credentials (401 when the gate works)."""
-        request = urllib.request.Request(self.write_url, data=b"", method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        return http_status(urllib.request.Request(self.write_url, data=b"", method="POST"))
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 10)
 
 
 @dataclass
-class PrometheusReceiver:
+class PrometheusReceiver(LoopbackReceiver):
     """Prometheus' own remote-write receiver (`--web.enable-remote-write-receiver`), behind basic
     auth from its `--web.config.file`: a write without the right login is answered 401."""
 
@@ -246,14 +212,6 @@ class PrometheusReceiver:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def write_url(self) -> str:
-        return f"{self.url}/api/v1/write"
-
     def _authorization(self) -> str:
         return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
 
@@ -262,7 +220,7 @@ class PrometheusReceiver:
         hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
         (self.folder / "web.yml").write_text(json.dumps({"basic_auth_users": {self.user: hashed}}))
         (self.folder / "prometheus.yml").write_text("scrape_configs: []\n")
-        self.process = subprocess.Popen(
+        self.process = launch(
             [
                 str(self.binary),
                 f"--config.file={self.folder / 'prometheus.yml'}",
@@ -271,31 +229,18 @@ class PrometheusReceiver:
                 f"--web.config.file={self.folder / 'web.yml'}",
                 "--web.enable-remote-write-receiver",
                 "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+            ]
         )
-        wait_until(self._ready, timeout, 0.1, "Prometheus receiver not ready")
+        wait_answering(
+            self.process, lambda: self._request("/-/ready") == 200, timeout, "Prometheus receiver"
+        )
         return self
 
     def _request(self, path: str, *, authorized: bool = True, data: bytes | None = None) -> int:
         request = urllib.request.Request(f"{self.url}{path}", data=data)
         if authorized:
             request.add_header("Authorization", self._authorization())
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    def _ready(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            raise AssertionError(f"Prometheus receiver exited with {self.process.returncode}")
-        try:
-            return self._request("/-/ready") == 200
-        except OSError:
-            return False
+        return http_status(request)
 
     def status_without_login(self) -> int:
         return self._request("/api/v1/write", authorized=False, data=b"")
@@ -307,11 +252,5 @@ class PrometheusReceiver:
             return json.load(response)["data"]["result"]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 15)
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -20,7 +20,7 @@ from oci.data_science.models import (
 
 from testkit.datascience_api import TGI_IMAGE, DataScienceApi
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
-from tests.support.sdk_signing import sign_with_sdk
+from tests.support.sdk_signing import sdk_client, sign_with_sdk
 
 COMPARTMENT = fake_ocid("compartment")
 OTHER_COMPARTMENT = fake_ocid("compartment")
@@ -38,22 +38,7 @@ def signer(api_key):
 
 
 def _client(api, signer) -> oci.data_science.DataScienceClient:
-    # An API-key Signer needs the profile's keys in the config too (the SDK validates them).
-    tenancy, user, fingerprint = signer.api_key.split("/")
-    config = {
-        "region": "us-ashburn-1",
-        "tenancy": tenancy,
-        "user": user,
-        "fingerprint": fingerprint,
-        "key_file": "unused-with-an-explicit-signer",
-    }
-    return oci.data_science.DataScienceClient(
-        config,
-        signer=signer,
-        service_endpoint=api.endpoint,
-        circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
-        timeout=(2, 5),
-    )
+    return sdk_client(oci.data_science.DataScienceClient, signer, api.endpoint)
 
 
 def _list_all(api, signer, **kwargs):

@@ -22,6 +22,7 @@ from oci.monitoring.models import (
 
 from testkit.monitoring_api import NAMESPACE, MonitoringApi, parse_query
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
+from tests.support.sdk_signing import sdk_client
 
 COMPARTMENT = fake_ocid("compartment")
 OTHER = fake_ocid("compartment")
@@ -40,21 +41,7 @@ def signer(api_key):
 
 
 def client(api: MonitoringApi, signer) -> oci.monitoring.MonitoringClient:
-    tenancy, user, fingerprint = signer.api_key.split("/")
-    config = {
-        "region": "us-ashburn-1",
-        "tenancy": tenancy,
-        "user": user,
-        "fingerprint": fingerprint,
-        "key_file": "unused-with-an-explicit-signer",
-    }
-    return oci.monitoring.MonitoringClient(
-        config,
-        signer=signer,
-        service_endpoint=api.endpoint,
-        circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
-        timeout=(2, 5),
-    )
+    return sdk_client(oci.monitoring.MonitoringClient, signer, api.endpoint)
 
 
 def summarize(api, signer, query: str, minutes: int = 10, compartment: str = COMPARTMENT):

@@ -20,8 +20,7 @@ import datetime as dt
 import json
 import threading
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -38,6 +37,7 @@ from testkit.cavage import (
     SignatureError,
     verify_request,
 )
+from testkit.closing import ClosesOnExit
 from testkit.oci_credentials import DEFAULT_REGION, TokenIssuer, fake_ocid
 
 METADATA_AUTH = "Bearer Oracle"
@@ -346,7 +346,7 @@ class FederationServer(BackgroundHTTPServer):
         return verified.key_id, session_key
 
 
-class InstancePrincipalStandIn:
+class InstancePrincipalStandIn(ClosesOnExit):
     """IMDS + federation endpoint + issuer for one fake instance; a context manager.
 
     Usage: `monkeypatch.setenv(**stand_in.env)` (or set `OCI_METADATA_BASE_URL`), then
@@ -396,14 +396,3 @@ class InstancePrincipalStandIn:
     def close(self) -> None:
         self.metadata.close()
         self.federation.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -15,26 +15,22 @@ request with its verification outcome in `calls`).
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
-from testkit.background_server import BackgroundHTTPServer, QuietHandler
-from testkit.cavage import KeyRegistry, SignatureError, VerifiedSignature, verify_request
+from testkit.cavage import KeyRegistry, SignatureError, VerifiedSignature
+from testkit.oci_standin import SignedApiHandler, SignedApiServer, error_body
 
 API_PREFIX = "/20181201/topics/"
-_ERRORS = {
-    400: ("InvalidParameter", "Invalid parameter."),
-    401: (
-        "NotAuthenticated",
-        "The required information to complete authentication was not provided.",
-    ),
-    404: ("NotAuthorizedOrNotFound", "Authorization failed or requested resource not found."),
-    429: ("TooManyRequests", "Too many requests."),
-    500: ("InternalServerError", "Internal Server Error."),
-    503: ("ServiceUnavailable", "Service Unavailable."),
+_MESSAGES = {
+    400: "Invalid parameter.",
+    401: "The required information to complete authentication was not provided.",
+    404: "Authorization failed or requested resource not found.",
+    429: "Too many requests.",
+    500: "Internal Server Error.",
+    503: "Service Unavailable.",
 }
 
 
@@ -60,22 +56,14 @@ class Call:
     error: str | None
 
 
-class NotificationsApi(BackgroundHTTPServer):
+class NotificationsApi(SignedApiServer[Call]):
     """Use as a context manager; point the SDK (or OCI_NOTIFICATIONS_ENDPOINT) at `endpoint`."""
 
     def __init__(self, registry: KeyRegistry, topics: set[str]) -> None:
-        self.registry = registry
         self.topics = set(topics)
-        self._lock = threading.Lock()
         self._messages: list[PublishedMessage] = []
-        self._calls: list[Call] = []
         self._failures: list[int] = []
-        super().__init__(_Handler)
-        self.accepted_hosts = frozenset({self.authority, f"localhost:{self.port}"})
-
-    @property
-    def endpoint(self) -> str:
-        return self.base_url
+        super().__init__(registry, _Handler)
 
     def fail_next(self, count: int, status: int = 500) -> None:
         """Answer `status` to the next `count` publishes that are otherwise valid."""
@@ -92,11 +80,6 @@ class NotificationsApi(BackgroundHTTPServer):
         with self._lock:
             return list(self._messages)
 
-    @property
-    def calls(self) -> list[Call]:
-        with self._lock:
-            return list(self._calls)
-
     def _take_failure(self) -> int | None:
         with self._lock:
             return self._failures.pop(0) if self._failures else None
@@ -108,7 +91,7 @@ class NotificationsApi(BackgroundHTTPServer):
                 self._messages.append(message)
 
 
-class _Handler(QuietHandler):
+class _Handler(SignedApiHandler):
     owner: NotificationsApi
 
     def do_POST(self) -> None:
@@ -120,14 +103,7 @@ class _Handler(QuietHandler):
         api = self.owner
         body = self.read_body()
         try:
-            verified = verify_request(
-                self.command,
-                self.path,
-                self.headers.items(),
-                api.registry,
-                body=body,
-                expected_hosts=api.accepted_hosts,
-            )
+            verified = self.verify_signature(body)
         except SignatureError as exc:
             self._error(401, None, exc.reason)
             return
@@ -169,12 +145,7 @@ class _Handler(QuietHandler):
 
     def _error(self, status: int, verified: VerifiedSignature | None, reason: str) -> None:
         self.owner._record(Call(self.command, self.path, status, verified, reason))
-        code, message = _ERRORS.get(status, ("InternalServerError", reason))
-        self._json(status, {"code": code, "message": message})
+        self._json(status, error_body(status, _MESSAGES.get(status, reason)))
 
     def _json(self, status: int, payload: dict[str, str]) -> None:
-        self.send_bytes(
-            status,
-            json.dumps(payload).encode(),
-            {"Content-Type": "application/json", "opc-request-id": uuid.uuid4().hex.upper()},
-        )
+        self.send_json(status, payload, request_id=lambda: uuid.uuid4().hex.upper())

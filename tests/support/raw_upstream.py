@@ -11,14 +11,14 @@ import socket
 import threading
 import zlib
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
+
+from testkit.closing import ClosesOnExit
 
 Responder = Callable[[bytes], bytes]
 BOMB_UNPACKED = 256 * 1024 * 1024  # 4x the default SCRAPE_BODY_SIZE_LIMIT (64 MiB)
 
 
-class RawUpstream:
+class RawUpstream(ClosesOnExit):
     def __init__(self, respond: Responder) -> None:
         self.respond = respond
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -63,17 +63,6 @@ class RawUpstream:
 
     def close(self) -> None:
         self._listener.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def http_response(body: bytes, headers: dict[str, str] | None = None, status: int = 200) -> bytes:

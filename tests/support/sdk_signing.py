@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import oci
 from oci._vendor.requests.structures import CaseInsensitiveDict
 
 
@@ -54,3 +55,29 @@ def sign_with_sdk(
     else:
         signer.do_request_sign(request)
     return dict(request.headers.items())
+
+
+ClientT = TypeVar("ClientT")
+
+
+def sdk_client(client_class: Callable[..., ClientT], signer: Any, endpoint: str) -> ClientT:
+    """A real SDK client (`oci.<service>.<Name>Client`) signing with an API-key `signer`, pointed
+    at a stand-in's `endpoint`, with no circuit breaker and short timeouts.
+
+    An API-key Signer needs the profile's keys in the config too (the SDK validates them).
+    """
+    tenancy, user, fingerprint = signer.api_key.split("/")
+    config = {
+        "region": "us-ashburn-1",
+        "tenancy": tenancy,
+        "user": user,
+        "fingerprint": fingerprint,
+        "key_file": "unused-with-an-explicit-signer",
+    }
+    return client_class(
+        config,
+        signer=signer,
+        service_endpoint=endpoint,
+        circuit_breaker_strategy=oci.circuit_breaker.NoCircuitBreakerStrategy(),
+        timeout=(2, 5),
+    )

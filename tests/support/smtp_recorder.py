@@ -11,8 +11,8 @@ import threading
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
-from types import TracebackType
-from typing import Self
+
+from testkit.closing import ClosesOnExit
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class _Server(socketserver.ThreadingTCPServer):
             self.mails.append(mail)
 
 
-class SmtpRecorder:
+class SmtpRecorder(ClosesOnExit):
     def __init__(self) -> None:
         self._server = _Server()
         self.port = int(self._server.server_address[1])
@@ -100,14 +100,3 @@ class SmtpRecorder:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
