@@ -6,7 +6,6 @@ in production: a syntax or type error fails here instead of showing as a red pan
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import subprocess
@@ -24,6 +23,7 @@ from grafana.generator.dashboard import DEPLOYMENT_OPTION_REGEX
 from grafana.generator.layout import Layout
 from grafana.generator.metrics import LEGACY_SERIES
 from testkit.ports import free_port
+from testkit.prometheus import running_prometheus
 from tests.support.dashboards import (
     ALL,
     CURRENT_VLLM_SERIES,
@@ -538,53 +538,6 @@ def get_json(url: str) -> dict:
             return json.load(response)
     except urllib.error.HTTPError as err:  # 400/422 carry the parse error as JSON
         return json.load(err)
-
-
-@contextlib.contextmanager
-def running_prometheus(
-    prometheus_path: Path, workdir: Path, data_dir: Path, config_text: str | None = None
-):
-    """A real Prometheus on a free local port over `data_dir`; yields its base URL.
-
-    `config_text` may use `{port}` for the port Prometheus listens on.
-    """
-    port = free_port()
-    config = workdir / "prometheus.yml"
-    text = config_text or "global:\n  scrape_interval: 15s\n"
-    config.write_text(text.replace("{port}", str(port)), encoding="utf-8")
-    log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(prometheus_path),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data_dir}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, log_path.read_text(encoding="utf-8")
-                try:
-                    with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, "Prometheus did not become ready"
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -24,7 +23,7 @@ from app.replicas.exposition import replica_id
 from app.replicas.gather import FetchedPage, gather, suggested_fetch_cap
 from app.replicas.tracker import ReplicaTracker
 from testkit.background_server import BackgroundHTTPServer, QuietHandler
-from testkit.ports import free_port
+from testkit.prometheus import running_prometheus
 from tests.support.replica_pool import ReplicaPool, make_replicas
 
 pytestmark = pytest.mark.stack
@@ -77,9 +76,8 @@ class GatherServer(BackgroundHTTPServer):
 
 @contextlib.contextmanager
 def prometheus_scraping(prometheus_path, tmp_path, target: str):
-    port = free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
+    """A real Prometheus scraping `target`; yields its base URL and its log file."""
+    config = (
         "global:\n"
         f"  scrape_interval: {SCRAPE_INTERVAL:g}s\n"
         "  scrape_timeout: 1500ms\n"
@@ -89,27 +87,8 @@ def prometheus_scraping(prometheus_path, tmp_path, target: str):
         "    static_configs:\n"
         f"      - targets: ['{target}']\n"
     )
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                str(prometheus_path),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield f"http://127.0.0.1:{port}", proc, log_path
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with running_prometheus(prometheus_path, tmp_path, tmp_path / "data", config) as base:
+        yield base, tmp_path / "prometheus.log"
 
 
 def query(base: str, expr: str) -> list[dict]:
@@ -125,11 +104,10 @@ def scalar(base: str, expr: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def wait_for(base: str, expr: str, proc, log, timeout: float) -> None:
+def wait_for(base: str, expr: str, log, timeout: float) -> None:
     """Poll an instant query until it returns a series (bounded; fails with the log tail)."""
     deadline = time.monotonic() + timeout
     while True:
-        assert proc.poll() is None, log.read_text()
         try:
             if query(base, expr):
                 return
@@ -143,13 +121,12 @@ def test_prometheus_sees_the_true_sums_of_three_replicas(prometheus_path, tmp_pa
     with (
         ReplicaPool(make_replicas(3, demo_pages=True), seed=11) as pool,
         GatherServer(pool) as server,
-        prometheus_scraping(prometheus_path, tmp_path, server.authority) as (base, proc, log),
+        prometheus_scraping(prometheus_path, tmp_path, server.authority) as (base, log),
     ):
         # Wait (polling, bounded) until every replica has 30 s of samples stored.
         wait_for(
             base,
             "count(count_over_time(vllm:generation_tokens_total[30s]) >= 13) == 3",
-            proc,
             log,
             timeout=90,
         )
@@ -175,7 +152,6 @@ def test_prometheus_sees_the_true_sums_of_three_replicas(prometheus_path, tmp_pa
         wait_for(
             base,
             f'count_over_time(vllm:generation_tokens_total{{replica="{new}"}}[30s]) >= 8',
-            proc,
             log,
             timeout=60,
         )
