@@ -25,7 +25,6 @@ from types import FrameType
 from typing import BinaryIO
 
 from app.alerts.amtool import check_config
-from app.credentials import CredentialsError
 from app.errors import ConfigError
 from app.settings import Settings
 from app.stack import files
@@ -357,8 +356,10 @@ def start(settings: Settings) -> int:
     signals = _Signals()
     try:
         plan = plan_stack(settings)
-    except CredentialsError:
-        if signals.stop_requested:  # the check's child may have been stopped with us
+    except ConfigError:
+        # A check's child (the credentials check, amtool) may have been stopped with us: its
+        # failure then says nothing about the configuration.
+        if signals.stop_requested:
             return 0
         raise
     if signals.stop_requested:

@@ -183,6 +183,9 @@ def test_every_dashboard_query_runs_on_the_receiver_and_returns_data(filled, ser
     the demo's Prometheus checks allow to be empty (tests/stack/test_dashboard_queries.py), and
     must be empty on the server stack's own Prometheus too: the same data, the same answer.
     """
+    # Subqueries with a 1m step (e.g. "Replica starts", [30m:1m]) need samples spanning two
+    # steps, older than VictoriaMetrics' query latency offset (30 s): wait for 150 s of history.
+    filled.wait_for(arrived(SERVER, scrapes=int(150 / INTERVAL_SECONDS)), timeout=240)
     errors: list[str] = []
     central_only_empty: list[str] = []
 
