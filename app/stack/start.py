@@ -355,21 +355,21 @@ def start(settings: Settings) -> int:
     """The `start` command body, after settings loaded. Raises StartError/CredentialsError."""
     signals = _Signals()
     try:
-        plan = plan_stack(settings)
+        plan = plan_stack(settings)  # runs the credentials check
+        if signals.stop_requested:
+            return 0
+        if plan.grafana is None and settings.grafana.enabled == "auto":
+            print(
+                "aqua-metrics: Grafana not found (GRAFANA_ENABLED=auto); running the proxy and "
+                "Prometheus only",
+                flush=True,
+            )
+        prepare(plan)  # runs amtool check-config
     except ConfigError:
         # A check's child (the credentials check, amtool) may have been stopped with us: its
         # failure then says nothing about the configuration.
         if signals.stop_requested:
             return 0
         raise
-    if signals.stop_requested:
-        return 0
-    if plan.grafana is None and settings.grafana.enabled == "auto":
-        print(
-            "aqua-metrics: Grafana not found (GRAFANA_ENABLED=auto); running the proxy and "
-            "Prometheus only",
-            flush=True,
-        )
-    prepare(plan)
     _announce_receivers(settings)
     return run_supervisord(plan, signals)

@@ -54,6 +54,18 @@ def enough_data(deployment: str) -> str:
     return f'count_over_time(vllm:num_requests_running{{deployment="{deployment}"}}[5m]) >= {DATA_SCRAPES}'
 
 
+def on_the_minute_grid(deployment: str) -> str:
+    """Data at a whole-minute boundary: subqueries with a 1m step ("Replica starts", [30m:1m])
+    evaluate only at those, so they are empty until a scrape precedes one (up to 60 s after the
+    first scrape, whatever DATA_SCRAPES says)."""
+    return f'count_over_time(vllm:num_requests_running{{deployment="{deployment}"}}[5m:1m]) >= 1'
+
+
+def wait_for_history(stack: Stack, deployment: str) -> None:
+    stack.wait_for(enough_data(deployment), timeout=120)
+    stack.wait_for(on_the_minute_grid(deployment), timeout=120)
+
+
 def run_query(stack: Stack, expr: str, *, instant: bool) -> dict:
     now = time.time()
     if instant:
@@ -145,7 +157,7 @@ def assert_every_target_has_data(stack: Stack) -> None:
 def demo_stack():
     stack = Stack.create(**FAST).start()
     for name in DEMO_NAMES:
-        stack.wait_for(enough_data(name), timeout=120)
+        wait_for_history(stack, name)
     stack.allowed_absent = {
         **OPTIONAL_FEATURE_TARGETS,
         **QUIET_STACK_TARGETS,
@@ -174,7 +186,7 @@ def legacy_stack(tmp_path_factory):
             OCI_CONFIG_FILE=str(creds.config_path),
             **FAST,
         ).start()
-        stack.wait_for(enough_data("legacy"), timeout=120)
+        wait_for_history(stack, "legacy")
         stack.upstream = upstream
         stack.allowed_absent = {
             **OPTIONAL_FEATURE_TARGETS,

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from testkit.binaries import find_alertmanager
 from testkit.oci_credentials import make_api_key_profile
 from testkit.ports import free_port
 from testkit.stack import base_environment, short_tmp_dir
@@ -92,3 +93,48 @@ def test_a_signal_during_start_up_is_a_clean_stop(profile, signum, delay):
     assert "credentials" not in text.lower(), text
     wait_until(lambda: _processes_using(data_dir) == [], 15, 0.1, "stack processes left running")
     assert not listening_addresses(proxy_port)
+
+
+def test_ctrl_c_while_amtool_checks_the_configuration_is_a_clean_stop(profile, tmp_path):
+    """The signal reaches amtool check-config itself (the moment the timed cases above hit only
+    by chance): its death by SIGINT is our stop, not a refused configuration (exit 2)."""
+    real = find_alertmanager()
+    amtool = real.parent / "amtool"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "alertmanager").symlink_to(real)
+    checking = tmp_path / "amtool-running"
+    wrapper = bin_dir / "amtool"
+    wrapper.write_text(f'#!/bin/sh\n: > "{checking}"\nsleep 30\nexec "{amtool}" "$@"\n')
+    wrapper.chmod(0o755)
+    data_dir = short_tmp_dir()
+    env = base_environment(
+        {
+            "DATA_DIR": str(data_dir),
+            "TARGET": f"http://127.0.0.1:{free_port()}/metrics",
+            "OCI_AUTH": "api_key",
+            "OCI_CONFIG_FILE": str(profile.config_path),
+            "PROXY_PORT": str(free_port()),
+            "PROMETHEUS_PORT": str(free_port()),
+            "ALERTMANAGER_BIN": str(bin_dir / "alertmanager"),
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "start"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        cwd="/",
+    )
+    try:
+        wait_until(checking.exists, 30, 0.02, "amtool check-config never started")
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    text = (out + err).decode(errors="replace")
+    assert process.returncode in CLEAN, f"exit {process.returncode}:\n{text}"
+    assert "amtool" not in text and "Traceback" not in text, text
+    assert _processes_using(data_dir) == []
