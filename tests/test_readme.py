@@ -1,4 +1,5 @@
-"""The README against the code: its settings tables, its troubleshooting messages, `--help`.
+"""The README against the code: its settings tables, its troubleshooting messages, `--help`;
+and the links between the repository's markdown files.
 
 Conventions the README follows (and these tests rely on):
 
@@ -12,6 +13,9 @@ Conventions the README follows (and these tests rely on):
   `app.settings._Reader` (`read.text("NAME", ...)`, `read.secret("NAME")`, ...; a secret also
   documents `NAME__FILE`) or a `.get("NAME")` on an environment mapping (`env`, `environ`,
   `os.environ`), with the name written as a string or as a module-level string constant.
+- Links: an inline link `[text](target)` outside code in README.md, docs/*.md or
+  tests/data/README.md whose target has no URL scheme names a file of the repository (relative to
+  the linking file) and, with `#anchor` on a markdown file, one of its GitHub heading anchors.
 """
 
 from __future__ import annotations
