@@ -1,4 +1,5 @@
-"""The README against the code: its settings tables, its troubleshooting messages, `--help`.
+"""The README against the code: its settings tables, its troubleshooting messages, `--help`;
+and the links between the repository's markdown files.
 
 Conventions the README follows (and these tests rely on):
 
@@ -12,6 +13,9 @@ Conventions the README follows (and these tests rely on):
   `app.settings._Reader` (`read.text("NAME", ...)`, `read.secret("NAME")`, ...; a secret also
   documents `NAME__FILE`) or a `.get("NAME")` on an environment mapping (`env`, `environ`,
   `os.environ`), with the name written as a string or as a module-level string constant.
+- Links: an inline link `[text](target)` outside code in README.md, docs/*.md or
+  tests/data/README.md whose target has no URL scheme names a file of the repository (relative to
+  the linking file) and, with `#anchor` on a markdown file, one of its GitHub heading anchors.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -308,3 +313,109 @@ def test_command_help_says_what_it_does_and_names_its_settings(command):
     assert settings, f"`aqua-metrics {command} --help` names no setting:\n{result.stdout}"
     unknown = {name for name in named if name not in documented}
     assert not unknown, f"`{command} --help` names undocumented settings: {unknown}"
+
+
+# --- links between the repository's markdown files ---------------------------------------------------
+
+MARKDOWN_FILES = ("README.md", "docs/*.md", "tests/data/README.md")
+FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.M | re.S)
+CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
+HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
+HTML_ANCHOR = re.compile(r"<a\s+(?:name|id)=\"([^\"]+)\"", re.I)
+# [text](target) or [text](target "title"); the text may hold one level of brackets and wrap lines.
+INLINE_LINK = re.compile(r"\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(<?([^()\s<>]+)>?(?:\s+\"[^\"]*\")?\)")
+URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+def markdown_files() -> list[Path]:
+    files = {path for pattern in MARKDOWN_FILES for path in ROOT.glob(pattern)}
+    return sorted(files)
+
+
+def without_code(text: str) -> str:
+    """The text with fenced blocks removed and code spans blanked: a link inside code is not a
+    link (link text that is code still is)."""
+    return CODE_SPAN.sub("code", FENCE.sub("", text))
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: its rendered text lowercased, punctuation other than
+    `-` and `_` removed, each space a hyphen (github-slugger's rule)."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link renders as its text
+    text = re.sub(r"(\*\*|__|\*|`)", "", text)  # emphasis and code markers are not text
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """Every #anchor GitHub renders for `path`: heading slugs (a repeated one gains -1, -2, ...)
+    and explicit `<a name=...>` / `<a id=...>`."""
+    text = FENCE.sub("", path.read_text(encoding="utf-8"))
+    found: set[str] = set(HTML_ANCHOR.findall(text))
+    seen: dict[str, int] = {}
+    for heading in HEADING.findall(text):
+        slug = github_slug(heading)
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
+def broken_links(path: Path) -> list[str]:
+    """Links in `path` to a repository file that does not exist, or to an #anchor its target
+    does not have. Links with a URL scheme (https:, mailto:) are not checked."""
+    problems: list[str] = []
+    for target in INLINE_LINK.findall(without_code(path.read_text(encoding="utf-8"))):
+        if URL_SCHEME.match(target):
+            continue
+        file_part, _, anchor = unquote(target).partition("#")
+        linked = (path.parent / file_part).resolve() if file_part else path
+        if not linked.exists():
+            problems.append(f"{target}: no such file")
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+            problems.append(f"{target}: {linked.name} has no heading with that anchor")
+    return problems
+
+
+def test_github_anchors_follow_githubs_rules(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Title\n## 10. Agent mode against server mode\n### Without Docker: `make demo`\n"
+        "## OCI Monitoring: GPUs, instances and the gateway\n## Grafana's admin password\n"
+        "## Title\n```\n# not a heading\n```\n",
+        encoding="utf-8",
+    )
+    assert anchors(page) == {
+        "title",
+        "10-agent-mode-against-server-mode",
+        "without-docker-make-demo",
+        "oci-monitoring-gpus-instances-and-the-gateway",
+        "grafanas-admin-password",
+        "title-1",
+    }
+
+
+def test_the_link_check_finds_a_broken_file_or_anchor(tmp_path):
+    (tmp_path / "other.md").write_text("## 10. Agent mode\n", encoding="utf-8")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "See [ten](other.md#10-agent-mode), [seven](other.md#7-agent-mode),\n"
+        "[gone](missing.md), [here](#see), [web](https://example.com/#x) and "
+        "`[code](#not-a-link)`.\n# See\n",
+        encoding="utf-8",
+    )
+    assert broken_links(page) == [
+        "other.md#7-agent-mode: other.md has no heading with that anchor",
+        "missing.md: no such file",
+    ]
+
+
+def test_the_markdown_files_are_found():
+    names = {path.relative_to(ROOT).as_posix() for path in markdown_files()}
+    assert {"README.md", "docs/performance.md", "docs/image.md"} <= names
+
+
+@pytest.mark.parametrize(
+    "path", markdown_files(), ids=lambda path: path.relative_to(ROOT).as_posix()
+)
+def test_every_link_to_a_repository_file_and_anchor_resolves(path):
+    assert not broken_links(path), f"{path.relative_to(ROOT)}: " + "; ".join(broken_links(path))
