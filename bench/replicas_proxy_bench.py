@@ -39,6 +39,7 @@ from bench.common import PYTHON, ROOT, cpu_seconds_ns, median, rss_bytes, subpro
 from bench.fixtures import Workspace, proxy, stop_process
 from bench.payloads import Payload
 from bench.replicas_bench import build_pages
+from bench.revision import git_commit
 from testkit.ports import free_port
 
 REPLICAS = (1, 3, 8)
@@ -176,13 +177,6 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _commit() -> str:
-    out = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    return out.stdout.strip() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer scrapes and repeats")
@@ -193,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "mode": "quick" if args.quick else "full",
         "started_at": stamp,
-        "commit": _commit(),
+        "commit": git_commit(),
         "machine": common.machine(),
         "payloads": {p: measure(p, args.quick) for p in args.payloads.split(",")},
     }
