@@ -121,6 +121,8 @@ class ReplicaTracker:
         """Drop the content of pages not in `keep`, longest unseen first, until what is held fits
         in `max_retained_bytes`; False if the pages of `keep` alone do not fit."""
         retained = self.retained_bytes()
+        if retained <= self.max_retained_bytes:
+            return True
         for page in sorted(self._pages.values(), key=lambda p: p.seen_at):
             if retained <= self.max_retained_bytes:
                 break

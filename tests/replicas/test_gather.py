@@ -15,6 +15,7 @@ from app.replicas.exposition import replica_id
 from app.replicas.gather import (
     FetchedPage,
     FetchFailed,
+    MergedTooLarge,
     StopReason,
     gather,
     suggested_fetch_cap,
@@ -319,3 +320,19 @@ def test_a_page_without_start_time_is_relayed_as_fetched():
 def test_fetch_caps_and_rule_out_counts():
     assert [suggested_fetch_cap(n) for n in (1, 2, 3, 8)] == [4, 6, 11, 40]
     assert [fetches_to_rule_out(n) for n in (1, 2, 3, 8)] == [1, 10, 18, 52]
+
+
+def test_gzip_pages_of_unknown_size_are_inflated_within_what_the_limit_leaves():
+    # The fetch does not say how large its gzip pages unpack: gather learns it while inflating,
+    # each page capped by what the pages before it left, and refuses the scrape past the limit.
+    with ReplicaPool(make_replicas(3, demo_pages=True), seed=3, gzip=True) as pool:
+        page = len(pool.replicas[0].render(time.monotonic()))
+        scraper = Scraper(pool, max_unpacked_bytes=2 * page)
+        with pytest.raises(MergedTooLarge):
+            scraper.scrape(instance_count=3)
+        assert scraper.tracker.retained_bytes() == 0 and scraper.tracker.known() == 3
+        # Within the limit, the same pages are served, and what is kept is the labelled text.
+        scraper.gather_args["max_unpacked_bytes"] = 4 * page
+        result = scraper.scrape(instance_count=3)
+        assert result.replicas_served == 3 and len(result.body) <= 4 * page
+        assert 3 * page < scraper.tracker.retained_bytes() <= 4 * page
