@@ -14,7 +14,6 @@ interval over its targets. Medians of repeats; per-target figures are (1,000 - b
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -22,12 +21,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common
 from bench.client import load
 from bench.common import median, rss_bytes
 from bench.fixtures import Workspace, proxy
 from bench.payloads import SIZES, build_payload
-from bench.revision import git_commit
+from bench.saved_run import bench_main
 
 FLEET = 1000
 BATCH = 50
@@ -116,21 +114,14 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one repeat")
-    parser.add_argument("--output", type=Path, default=common.RESULTS_DIR)
-    args = parser.parse_args(argv)
-    stamp = common.utc_stamp()
-    results = {
-        "mode": "quick" if args.quick else "full",
-        "started_at": stamp,
-        "commit": git_commit(),
-        "machine": common.machine(),
-        **run(args.quick),
-    }
-    path = args.output / f"{stamp}-fleet-memory-{results['mode']}.json"
-    common.save_results(path, results, markdown(results))
-    return 0
+    return bench_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        name="fleet-memory",
+        quick_help="one repeat",
+        run=lambda args: run(args.quick),
+        markdown=markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ Medians of repeats, each repeat timing all cases back to back so drift hits all 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gzip
 import socket
@@ -43,8 +42,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.replicas.gather import FetchedPage, gather
 from app.replicas.tracker import ReplicaTracker
-from bench import common
 from bench.payloads import SIZES, build_payload
+from bench.saved_run import bench_main
 from testkit.background_server import BackgroundHTTPServer, QuietHandler
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -329,20 +328,14 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer iterations and repeats")
-    parser.add_argument("--output", type=Path, default=common.RESULTS_DIR)
-    args = parser.parse_args(argv)
-    stamp = common.utc_stamp()
-    results = {
-        "mode": "quick" if args.quick else "full",
-        "started_at": stamp,
-        "machine": common.machine(),
-        "payloads": run(args.quick),
-    }
-    path = args.output / f"{stamp}-replicas-{results['mode']}.json"
-    common.save_results(path, results, markdown(results))
-    return 0
+    return bench_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        name="replicas",
+        quick_help="fewer iterations and repeats",
+        run=lambda args: {"payloads": run(args.quick)},
+        markdown=markdown,
+    )
 
 
 if __name__ == "__main__":

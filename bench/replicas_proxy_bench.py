@@ -20,7 +20,6 @@ of the same run.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from bench.common import PYTHON, ROOT, cpu_seconds_ns, median, rss_bytes, subpro
 from bench.fixtures import Workspace, proxy, stop_process
 from bench.payloads import Payload
 from bench.replicas_bench import build_pages
-from bench.revision import git_commit
+from bench.saved_run import bench_main
 from testkit.ports import free_port
 
 REPLICAS = (1, 3, 8)
@@ -178,22 +177,19 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer scrapes and repeats")
-    parser.add_argument("--payloads", default="p50k", help="comma separated: p50k,p1m")
-    parser.add_argument("--output", type=Path, default=common.RESULTS_DIR)
-    args = parser.parse_args(argv)
-    stamp = common.utc_stamp()
-    results = {
-        "mode": "quick" if args.quick else "full",
-        "started_at": stamp,
-        "commit": git_commit(),
-        "machine": common.machine(),
-        "payloads": {p: measure(p, args.quick) for p in args.payloads.split(",")},
-    }
-    path = args.output / f"{stamp}-replicas-proxy-{results['mode']}.json"
-    common.save_results(path, results, markdown(results))
-    return 0
+    return bench_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        name="replicas-proxy",
+        quick_help="fewer scrapes and repeats",
+        run=lambda args: {
+            "payloads": {p: measure(p, args.quick) for p in args.payloads.split(",")}
+        },
+        markdown=markdown,
+        options=lambda parser: parser.add_argument(
+            "--payloads", default="p50k", help="comma separated: p50k,p1m"
+        ),
+    )
 
 
 if __name__ == "__main__":
