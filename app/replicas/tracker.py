@@ -18,9 +18,9 @@ dropped so its series go stale in Prometheus. With a known instance count, once 
 replicas answered the others are gone at once: a restarted replica's old series end when the new
 ones start. Without it, the old series end after the max age.
 
-Memory: the pages kept (as fetched until labelled, then only the labelled text) never add up to
-more than `max_retained_bytes` (the proxy passes SCRAPE_BODY_SIZE_LIMIT, the size the merged
-answer may have). `make_room` drops the content of the longest-unseen pages first, keeping the
+Memory: the pages kept (as fetched until labelled, then only the labelled text) add up to at
+most `max_retained_bytes` whenever a scrape ends (the proxy passes SCRAPE_BODY_SIZE_LIMIT, the
+size the merged answer may have; while a page is being labelled its copies briefly add to it). `make_room` drops the content of the longest-unseen pages first, keeping the
 replica itself (it is still expected, its page is just not served); `drop_contents` empties every
 page after a scrape whose replicas together were too large to serve.
 """
