@@ -11,6 +11,8 @@ A deployment may run several replicas behind its one endpoint, each answering wi
 counters. Every scrape therefore goes through `app.replicas.gather`: a single replica costs one
 fetch and is relayed byte for byte; several are fetched until each has answered (within the
 deadline and a cap) and served as one exposition, each replica's series labelled `replica`.
+SCRAPE_BODY_SIZE_LIMIT bounds each page once unpacked, the merged answer and the replica pages
+kept between scrapes alike; past it the scrape fails as `oversized`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from app.replicas.gather import (
     FetchedPage,
     FetchFailed,
     Gathered,
+    MergedTooLarge,
     StopReason,
     gather,
     suggested_fetch_cap,
@@ -93,9 +96,18 @@ class Forwarder:
         self._gathering[name] = asyncio.Lock()
         # A replica unseen for two intervals is dropped (its series go stale); the replica count
         # is learned over four.
+        # The pages it keeps are bounded like the merged answer: SCRAPE_BODY_SIZE_LIMIT.
         self._trackers[name] = ReplicaTracker(
-            max_age_seconds=2 * self._interval, learn_window_seconds=4 * self._interval
+            max_age_seconds=2 * self._interval,
+            learn_window_seconds=4 * self._interval,
+            max_retained_bytes=self._max_unpacked,
         )
+
+    def retained_page_bytes(self, name: str) -> int:
+        """Bytes of replica pages kept between scrapes for target `name` (at most
+        SCRAPE_BODY_SIZE_LIMIT; see `ReplicaTracker.make_room`)."""
+        tracker = self._trackers.get(name)
+        return tracker.retained_bytes() if tracker is not None else 0
 
     def retain(self, targets: Iterable[Target]) -> None:
         """The target set changed: close the clients of the targets that left it and drop their
@@ -197,6 +209,17 @@ class Forwarder:
                 return failed.outcome
             except TimeoutError:
                 return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
+            except UnpackedTooLarge as too_large:
+                # The replicas' pages together: refused like one page too large once unpacked.
+                merged = isinstance(too_large, MergedTooLarge)
+                return self._failure(
+                    target,
+                    FailureKind.OVERSIZED,
+                    limit=f"SCRAPE_BODY_SIZE_LIMIT ({self._max_unpacked} bytes) once "
+                    + ("the replicas' pages are merged" if merged else "uncompressed"),
+                )
+            except UnreadableEncoding:
+                return self._failure(target, FailureKind.PROTOCOL)
             finally:
                 gathering.release()
                 gauge.dec()
@@ -212,13 +235,14 @@ class Forwarder:
         """Every replica's page within `remaining` seconds, as one answer (see app.replicas)."""
 
         async def fetch() -> FetchedPage:
-            outcome = await self._fetch(target, accept, accept_encoding, deadline)
+            outcome, unpacked_size = await self._fetch(target, accept, accept_encoding, deadline)
             if outcome.failure is not None:
                 raise FetchFailed(outcome)
             return FetchedPage(
                 outcome.body,
                 outcome.headers.get("content-type", ""),
                 outcome.headers.get("content-encoding"),
+                unpacked_size,
             )
 
         tracker = self._trackers[target.name]
@@ -228,6 +252,7 @@ class Forwarder:
             tracker,
             deadline_seconds=remaining,
             max_fetches=min(self._fetch_cap, suggested_fetch_cap(expected)),
+            max_unpacked_bytes=self._max_unpacked,
             instance_count=target.instance_count,
             concurrency=1,
             label_single_replica=False,
@@ -249,7 +274,9 @@ class Forwarder:
 
     async def _fetch(
         self, target: Target, accept: str | None, accept_encoding: str | None, deadline: float
-    ) -> ScrapeOutcome:
+    ) -> tuple[ScrapeOutcome, int]:
+        """One GET of the target, streamed under both size limits, and the page's size once
+        unpacked (0 for a failure)."""
         client = self._clients.client_for(target)
         request = client.build_request(
             "GET",
@@ -275,24 +302,24 @@ class Forwarder:
                 if isinstance(exc, httpx.ConnectTimeout)
                 else FailureKind.TIMEOUT
             )
-            return self._failure(target, kind, limit=f"{deadline:g}s")
+            return self._failure(target, kind, limit=f"{deadline:g}s"), 0
         except (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol):
-            return self._failure(target, FailureKind.CONNECT)
+            return self._failure(target, FailureKind.CONNECT), 0
         except httpx.TransportError:
-            return self._failure(target, FailureKind.PROTOCOL)
+            return self._failure(target, FailureKind.PROTOCOL), 0
         try:
             code = str(response.status_code)
             self._codes.setdefault(target.name, set()).add(code)
             self._metrics.upstream_responses.labels(target.name, code).inc()
             if not 200 <= response.status_code < 300:
-                return await self._refused_or_error(target, response)
+                return await self._refused_or_error(target, response), 0
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
                 return self._failure(
                     target,
                     FailureKind.OVERSIZED,
                     limit=f"MAX_RESPONSE_BYTES ({self._max_bytes} bytes)",
-                )
+                ), 0
             chunks: list[bytes] = []
             size = 0
             unpacked = UnpackedSizeMeter(
@@ -305,7 +332,7 @@ class Forwarder:
                         target,
                         FailureKind.OVERSIZED,
                         limit=f"MAX_RESPONSE_BYTES ({self._max_bytes} bytes)",
-                    )
+                    ), 0
                 unpacked.feed(chunk)
                 chunks.append(chunk)
         except UnpackedTooLarge:
@@ -313,13 +340,13 @@ class Forwarder:
                 target,
                 FailureKind.OVERSIZED,
                 limit=f"SCRAPE_BODY_SIZE_LIMIT ({self._max_unpacked} bytes) once uncompressed",
-            )
+            ), 0
         except UnreadableEncoding:
-            return self._failure(target, FailureKind.PROTOCOL)
+            return self._failure(target, FailureKind.PROTOCOL), 0
         except httpx.TimeoutException:
-            return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s")
+            return self._failure(target, FailureKind.TIMEOUT, limit=f"{deadline:g}s"), 0
         except httpx.TransportError:
-            return self._failure(target, FailureKind.PROTOCOL)
+            return self._failure(target, FailureKind.PROTOCOL), 0
         finally:
             await response.aclose()
             await self._clients.close_overrun_connections(client)
@@ -328,9 +355,10 @@ class Forwarder:
             value = response.headers.get(name)
             if value:
                 headers[name] = value
-        return ScrapeOutcome(
+        outcome = ScrapeOutcome(
             status=200, body=b"".join(chunks), headers=headers, upstream_status=response.status_code
         )
+        return outcome, unpacked.size
 
     async def _refused_or_error(self, target: Target, response: httpx.Response) -> ScrapeOutcome:
         snippet = b""

@@ -24,7 +24,6 @@ Medians of repeats, each repeat timing all cases back to back so drift hits all 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gzip
 import socket
@@ -33,7 +32,6 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +42,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.replicas.gather import FetchedPage, gather
 from app.replicas.tracker import ReplicaTracker
-from bench import common
 from bench.payloads import SIZES, build_payload
+from bench.saved_run import bench_main
+from testkit.background_server import BackgroundHTTPServer, QuietHandler
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -91,11 +90,8 @@ def _round_robin(pages: list[FetchedPage]) -> Callable[[], Awaitable[FetchedPage
     return fetch
 
 
-class _RoundRobinHandler(BaseHTTPRequestHandler):
+class _RoundRobinHandler(QuietHandler):
     """GET /<n>/<encoding>: the next of the first n pages, round-robin (keep-alive HTTP/1.1)."""
-
-    protocol_version = "HTTP/1.1"
-    server: _PageServer
 
     def setup(self) -> None:
         super().setup()
@@ -104,32 +100,25 @@ class _RoundRobinHandler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def do_GET(self) -> None:
+        server: _PageServer = self.owner
         count, encoding = self.path.strip("/").split("/")
-        pages = self.server.pages[encoding]
-        with self.server.lock:
-            index = self.server.turns.get(self.path, 0)
-            self.server.turns[self.path] = index + 1
-        body = pages[index % int(count)]
-        self.send_response(200)
-        self.send_header("Content-Type", CONTENT_TYPE)
+        with server.lock:
+            index = server.turns.get(self.path, 0)
+            server.turns[self.path] = index + 1
+        headers = {"Content-Type": CONTENT_TYPE}
         if encoding == "gzip":
-            self.send_header("Content-Encoding", "gzip")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+            headers["Content-Encoding"] = "gzip"
+        self.send_bytes(200, server.pages[encoding][index % int(count)], headers)
 
 
-class _PageServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _PageServer(BackgroundHTTPServer):
+    """The pages, served round-robin per path from testkit's background server."""
 
     def __init__(self, pages: dict[str, list[bytes]]) -> None:
-        super().__init__(("127.0.0.1", 0), _RoundRobinHandler)
         self.pages = pages
         self.turns: dict[str, int] = {}
         self.lock = threading.Lock()
+        super().__init__(_RoundRobinHandler)
 
 
 def _http_fetch(client: httpx.AsyncClient, url: str) -> Callable[[], Awaitable[FetchedPage]]:
@@ -145,8 +134,11 @@ def _http_fetch(client: httpx.AsyncClient, url: str) -> Callable[[], Awaitable[F
     return fetch
 
 
+LIMIT = 64 << 20  # SCRAPE_BODY_SIZE_LIMIT's default
+
+
 def _tracker() -> ReplicaTracker:
-    return ReplicaTracker(max_age_seconds=30.0, learn_window_seconds=60.0)
+    return ReplicaTracker(max_age_seconds=30.0, learn_window_seconds=60.0, max_retained_bytes=LIMIT)
 
 
 async def _forward(fetch: Callable[[], Awaitable[FetchedPage]], iterations: int) -> int:
@@ -165,7 +157,14 @@ async def _gather_loop(
 ) -> int:
     size = 0
     for _ in range(iterations):
-        result = await gather(fetch, tracker, deadline_seconds=10.0, max_fetches=40, **options)
+        result = await gather(
+            fetch,
+            tracker,
+            deadline_seconds=10.0,
+            max_fetches=40,
+            max_unpacked_bytes=LIMIT,
+            **options,
+        )
         size += len(result.body)
     return size
 
@@ -236,9 +235,8 @@ def measure(payload: str, quick: bool) -> dict[str, Any]:
             "", encoding, lambda n, pages=pages: _round_robin(pages[:n]), iterations, case
         )
     server = _PageServer({"identity": texts, "gzip": [page.body for page in zipped]})
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     client = httpx.AsyncClient(timeout=30)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    base = server.base_url
     for encoding in ("identity", "gzip"):
         cases |= _cases(
             "http ",
@@ -267,8 +265,7 @@ def measure(payload: str, quick: bool) -> dict[str, Any]:
         )
     loop.run_until_complete(client.aclose())
     loop.close()
-    server.shutdown()
-    server.server_close()
+    server.close()
     medians = {name: statistics.median(values) for name, values in runs.items()}
     ratios = {}
     for name in medians:
@@ -331,20 +328,14 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer iterations and repeats")
-    parser.add_argument("--output", type=Path, default=common.RESULTS_DIR)
-    args = parser.parse_args(argv)
-    stamp = common.utc_stamp()
-    results = {
-        "mode": "quick" if args.quick else "full",
-        "started_at": stamp,
-        "machine": common.machine(),
-        "payloads": run(args.quick),
-    }
-    path = args.output / f"{stamp}-replicas-{results['mode']}.json"
-    common.save_results(path, results, markdown(results))
-    return 0
+    return bench_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        name="replicas",
+        quick_help="fewer iterations and repeats",
+        run=lambda args: {"payloads": run(args.quick)},
+        markdown=markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -798,7 +798,9 @@ def test_the_proxy_gathers_both_replicas_of_the_demo_member():
     target = chat.target()
     clock = FakeClock()
     transport = demo_transport(target, clock=clock)
-    tracker = ReplicaTracker(max_age_seconds=30, learn_window_seconds=60)
+    tracker = ReplicaTracker(
+        max_age_seconds=30, learn_window_seconds=60, max_retained_bytes=64 << 20
+    )
 
     async def scrape():
         async with httpx.AsyncClient(transport=transport) as client:
@@ -812,6 +814,7 @@ def test_the_proxy_gathers_both_replicas_of_the_demo_member():
                 tracker,
                 deadline_seconds=10,
                 max_fetches=suggested_fetch_cap(2) * 4,
+                max_unpacked_bytes=64 << 20,
                 instance_count=target.instance_count,
             )
 

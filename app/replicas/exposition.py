@@ -8,7 +8,8 @@ builds an object per sample:
 
 - `start_time_of` finds `process_start_time_seconds` with one `bytes.find` (and
   `peek_start_time` decompresses a gzip body only as far as that line, near the top of a vLLM
-  page, where prometheus_client's process collector puts it);
+  page, where prometheus_client's process collector puts it); every decompression here goes
+  through `app.unpacked_size`, capped at SCRAPE_BODY_SIZE_LIMIT;
 - `label_samples` inserts `replica="<id>"` first in each sample line's label set (one C-level
   `replace` of the line's first brace); `#` lines, label values and HELP text are untouched;
 - `merge` splits each page at its header lines (one `finditer`) and writes each family once: its
@@ -32,15 +33,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from app.unpacked_size import Unpacker, UnreadableEncoding, is_gzip, unpack
 
 REPLICA_LABEL = "replica"
 START_TIME_METRIC = b"process_start_time_seconds"
 EOF_MARKER = b"# EOF\n"
 
 _PEEK_CHUNK = 8192
+_LONGEST_LINE = 64 * 1024  # a start-time line is ~100 bytes; longer lines are skipped when peeking
 _HASH = ord("#")
 _EXISTING_REPLICA = re.compile(rb"([{,])" + REPLICA_LABEL.encode() + rb'="')
 # A literal first character lets `re` skip ahead quickly; `^` with MULTILINE is ~5x slower here.
@@ -82,41 +85,43 @@ def start_time_of(text: bytes) -> float | None:
     return None
 
 
-def peek_start_time(body: bytes, content_encoding: str | None) -> float | None:
+def peek_start_time(body: bytes, content_encoding: str | None, limit: int) -> float | None:
     """`start_time_of` for a body as fetched, decompressing a gzip body only as far as needed.
 
-    Each inflated chunk is searched once, with the unfinished last line of the previous one, so a
-    page without the metric costs one pass, not one per chunk."""
+    Inflation goes through the capped `Unpacker` (`UnpackedTooLarge` past `limit`; a corrupt
+    stream reads as no start time). Each inflated chunk is searched once, with the unfinished last
+    line of the previous one, so a page without the metric costs one pass, not one per chunk; a
+    line longer than `_LONGEST_LINE` is skipped rather than carried (it cannot be the start time,
+    and carrying it would copy it again with every chunk)."""
     if not is_gzip(content_encoding):
         return start_time_of(body)
-    inflater = zlib.decompressobj(wbits=31)
     carry = b""  # the unfinished last line so far (starts at a line start)
-    pending = body
+    skipping = False  # inside an overlong line: drop everything up to its end
     try:
-        while True:
-            chunk = inflater.decompress(pending, _PEEK_CHUNK)
-            pending = inflater.unconsumed_tail
+        for chunk in Unpacker(content_encoding, limit, step=_PEEK_CHUNK).pieces(body):
+            if skipping:
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    continue
+                chunk, skipping = chunk[newline + 1 :], False
             window = carry + chunk
-            finished = not pending and (inflater.eof or not chunk)
-            if finished:
-                return start_time_of(window)
             cut = window.rfind(b"\n") + 1
             if cut:
                 value = start_time_of(window[:cut])
                 if value is not None:
                     return value
             carry = window[cut:]
-    except zlib.error:
+            if len(carry) > _LONGEST_LINE:
+                carry, skipping = b"", True
+    except UnreadableEncoding:
         return None
+    return None if skipping else start_time_of(carry)
 
 
-def is_gzip(content_encoding: str | None) -> bool:
-    return (content_encoding or "").strip().lower() == "gzip"
-
-
-def decode_body(body: bytes, content_encoding: str | None) -> bytes:
-    """The identity-encoded page (gunzipped when the upstream sent gzip)."""
-    return zlib.decompress(body, wbits=31) if is_gzip(content_encoding) else body
+def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """The identity-encoded page (gunzipped when the upstream sent gzip), through the capped
+    `unpack`: `UnpackedTooLarge` once it passes `limit` bytes."""
+    return unpack(body, content_encoding, limit)
 
 
 def label_samples(text: bytes, replica: str) -> bytes:

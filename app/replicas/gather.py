@@ -21,6 +21,12 @@ interval once learned (3 replicas at 15 s: 5.5 per 15 s, 0.37/s), never more tha
 deployment sees one fetch at a time; more shortens a scrape of many replicas (8 need ~22 fetches
 on average) at the price of up to concurrency-1 fetches beyond the strict need.
 
+Memory: every page is inflated through the capped `app.unpacked_size` path, and the replicas'
+pages together (as the tracker holds them, then labelled, then merged) may not pass
+`max_unpacked_bytes` (SCRAPE_BODY_SIZE_LIMIT): past it the scrape raises `MergedTooLarge` and the
+tracker keeps no page content, so however many replicas a deployment reports, the proxy holds a
+small multiple of the limit for it, never one limit per replica.
+
 Call it with one `ReplicaTracker` per target, kept across scrapes, and at most one gather per
 target at a time (overlapping gathers stay correct but fetch twice).
 """
@@ -33,6 +39,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NoReturn
 
 from app.replicas.exposition import (
     decode_body,
@@ -42,6 +49,7 @@ from app.replicas.exposition import (
     replica_id,
 )
 from app.replicas.tracker import ReplicaPage, ReplicaTracker
+from app.unpacked_size import UnpackedTooLarge, is_gzip
 
 MAX_FETCH_CAP = 40
 
@@ -53,6 +61,14 @@ class FetchedPage:
     body: bytes
     content_type: str
     content_encoding: str | None = None
+    unpacked_size: int | None = None  # once uncompressed, when the fetch measured it
+
+    @property
+    def known_unpacked_size(self) -> int:
+        """The size once uncompressed as far as known before inflating (0: not known yet)."""
+        if self.unpacked_size is not None:
+            return self.unpacked_size
+        return 0 if is_gzip(self.content_encoding) else len(self.body)
 
 
 class FetchFailed(Exception):
@@ -61,6 +77,11 @@ class FetchFailed(Exception):
     def __init__(self, outcome: object) -> None:
         super().__init__("fetch failed")
         self.outcome = outcome
+
+
+class MergedTooLarge(UnpackedTooLarge):
+    """The replicas' pages together pass the limit: the scrape is refused, as one oversized page
+    would be."""
 
 
 class StopReason(StrEnum):
@@ -99,6 +120,7 @@ async def gather(
     *,
     deadline_seconds: float,
     max_fetches: int,
+    max_unpacked_bytes: int,
     instance_count: int | None = None,
     label_single_replica: bool = False,
     concurrency: int = 1,
@@ -110,7 +132,9 @@ async def gather(
     missing, so a single replica is still one fetch); 1 fetches one after another.
     `fetch` must turn every failed attempt into `FetchFailed` (other exceptions propagate). The
     first `FetchFailed`, or `TimeoutError` at the deadline, is raised only when no page at all was
-    fetched; a failure after some pages ends the fetching and the pages so far are served."""
+    fetched; a failure after some pages ends the fetching and the pages so far are served.
+    `MergedTooLarge` (an `UnpackedTooLarge`) when the pages to serve add up to more than
+    `max_unpacked_bytes`; `UnpackedTooLarge` when one page alone unpacks to more."""
     ends = clock() + deadline_seconds
     answered: dict[str, FetchedPage] = {}
     fetches = 0
@@ -134,7 +158,7 @@ async def gather(
         slowest = max(slowest, clock() - round_started)
         now = clock()
         for page in pages:
-            start_time = peek_start_time(page.body, page.content_encoding)
+            start_time = peek_start_time(page.body, page.content_encoding, max_unpacked_bytes)
             if start_time is None:
                 if not answered:
                     return Gathered(
@@ -151,6 +175,12 @@ async def gather(
             replica = replica_id(start_time)
             tracker.record(replica, page.body, page.content_type, page.content_encoding, now)
             answered[replica] = page
+            # Pages that cannot be merged within the limit are not worth fetching on for.
+            unpacked = sum(kept.known_unpacked_size for kept in answered.values())
+            if unpacked > max_unpacked_bytes:
+                _refuse(tracker, unpacked)
+            if not tracker.make_room(set(answered)):
+                _refuse(tracker, tracker.retained_bytes())
         if not answered and (timed_out or failure is not None):
             raise failure or TimeoutError()
         if timed_out:
@@ -185,9 +215,12 @@ async def gather(
             rewritten=False,
             stop=stop,
         )
-    labelled = [_labelled(page) for page in pages]
+    labelled = _labelled_within(pages, tracker, max_unpacked_bytes)
+    body = labelled[0] if len(labelled) == 1 else merge(labelled).text
+    if len(body) > max_unpacked_bytes:  # a byte per page may be added to end its last line
+        _refuse(tracker, len(body))
     return Gathered(
-        labelled[0] if len(labelled) == 1 else merge(labelled).text,
+        body,
         pages[0].content_type,
         None,
         fetches,
@@ -198,12 +231,31 @@ async def gather(
     )
 
 
-def _labelled(page: ReplicaPage) -> bytes:
-    """The page with its replica label, computed once per page (a page not refreshed this scrape
-    is served again from this cache)."""
-    if page.labelled is None:
-        page.labelled = label_samples(decode_body(page.body, page.content_encoding), page.replica)
-    return page.labelled
+def _labelled_within(pages: list[ReplicaPage], tracker: ReplicaTracker, limit: int) -> list[bytes]:
+    """Each page with its replica label, computed once per page (a page not refreshed this scrape
+    is served again from this cache), all of them together within `limit` bytes: each page is
+    inflated with what is left of it as its cap."""
+    labelled: list[bytes] = []
+    total = 0
+    for page in pages:
+        if page.labelled is None:
+            try:
+                text = decode_body(page.body, page.content_encoding, limit - total)
+            except UnpackedTooLarge as too_large:
+                _refuse(tracker, total + too_large.args[0])
+            page.keep_labelled(label_samples(text, page.replica))
+            del text  # not alive while the next page inflates
+        total += len(page.labelled or b"")
+        if total > limit:
+            _refuse(tracker, total)
+        labelled.append(page.labelled or b"")
+    return labelled
+
+
+def _refuse(tracker: ReplicaTracker, size: int) -> NoReturn:
+    """End a scrape whose pages are too large together, keeping none of them."""
+    tracker.drop_contents()
+    raise MergedTooLarge(size)
 
 
 async def _fetch_round(

@@ -17,6 +17,12 @@ while that page is younger than `max_age_seconds` (about two scrape intervals); 
 dropped so its series go stale in Prometheus. With a known instance count, once that many
 replicas answered the others are gone at once: a restarted replica's old series end when the new
 ones start. Without it, the old series end after the max age.
+
+Memory: the pages kept (as fetched until labelled, then only the labelled text) add up to at
+most `max_retained_bytes` whenever a scrape ends (the proxy passes SCRAPE_BODY_SIZE_LIMIT, the
+size the merged answer may have; while a page is being labelled its copies briefly add to it). `make_room` drops the content of the longest-unseen pages first, keeping the
+replica itself (it is still expected, its page is just not served); `drop_contents` empties every
+page after a scrape whose replicas together were too large to serve.
 """
 
 from __future__ import annotations
@@ -29,15 +35,28 @@ MISS_PROBABILITY = 0.001  # a live replica unmet by k fetches in a row, (1 - 1/n
 
 @dataclass
 class ReplicaPage:
-    """The last page of one replica, as fetched."""
+    """The last page of one replica: as fetched until labelled, then only labelled."""
 
     replica: str
-    body: bytes
+    body: bytes  # as fetched; emptied once `labelled` holds the page
     content_type: str
     content_encoding: str | None
     seen_at: float
     first_seen_at: float
     labelled: bytes | None = None  # the decoded page with its replica label, once computed
+    evicted: bool = False  # content dropped to stay within the memory bound: not served
+
+    @property
+    def held_bytes(self) -> int:
+        return len(self.body) + len(self.labelled or b"")
+
+    def keep_labelled(self, labelled: bytes) -> None:
+        """Hold the labelled text instead of the page as fetched (nothing needs both)."""
+        self.labelled = labelled
+        self.body = b""
+
+    def drop_content(self) -> None:
+        self.body, self.labelled, self.evicted = b"", None, True
 
 
 def fetches_to_rule_out(believed: int) -> int:
@@ -51,11 +70,16 @@ def fetches_to_rule_out(believed: int) -> int:
 class ReplicaTracker:
     """Per-deployment replica memory; the caller passes the time (monotonic seconds)."""
 
-    def __init__(self, *, max_age_seconds: float, learn_window_seconds: float) -> None:
-        if max_age_seconds <= 0 or learn_window_seconds <= 0:
-            raise ValueError("max_age_seconds and learn_window_seconds must be positive")
+    def __init__(
+        self, *, max_age_seconds: float, learn_window_seconds: float, max_retained_bytes: int
+    ) -> None:
+        if max_age_seconds <= 0 or learn_window_seconds <= 0 or max_retained_bytes <= 0:
+            raise ValueError(
+                "max_age_seconds, learn_window_seconds and max_retained_bytes must be positive"
+            )
         self.max_age_seconds = max_age_seconds
         self.learn_window_seconds = learn_window_seconds
+        self.max_retained_bytes = max_retained_bytes
         self._pages: dict[str, ReplicaPage] = {}
         self._gone: set[str] = set()
         self._misses: dict[str, int] = {}  # fetches that met another replica since this one
@@ -89,6 +113,30 @@ class ReplicaTracker:
     def page(self, replica: str) -> ReplicaPage | None:
         return self._pages.get(replica)
 
+    def retained_bytes(self) -> int:
+        """Bytes of page content held (as fetched or labelled)."""
+        return sum(page.held_bytes for page in self._pages.values())
+
+    def make_room(self, keep: set[str]) -> bool:
+        """Drop the content of pages not in `keep`, longest unseen first, until what is held fits
+        in `max_retained_bytes`; False if the pages of `keep` alone do not fit."""
+        retained = self.retained_bytes()
+        if retained <= self.max_retained_bytes:
+            return True
+        for page in sorted(self._pages.values(), key=lambda p: p.seen_at):
+            if retained <= self.max_retained_bytes:
+                break
+            if page.replica not in keep and page.held_bytes:
+                retained -= page.held_bytes
+                page.drop_content()
+        return retained <= self.max_retained_bytes
+
+    def drop_contents(self) -> None:
+        """Forget every page's content (the replicas stay known): nothing of a refused scrape is
+        kept."""
+        for page in self._pages.values():
+            page.drop_content()
+
     def believed_live(self, now: float) -> list[str]:
         """Replicas seen within the learning window and not presumed gone, oldest first."""
         self._forget(now)
@@ -110,8 +158,9 @@ class ReplicaTracker:
         self, answered: set[str], instance_count: int | None, now: float
     ) -> list[ReplicaPage]:
         """Close one scrape and return the pages to serve, oldest replica first: the answered
-        ones, plus the last page of each other replica while younger than the max age. With a
-        known instance count met, the replicas that did not answer are gone."""
+        ones, plus the last page of each other replica while younger than the max age (and still
+        held, see `make_room`). With a known instance count met, the replicas that did not answer
+        are gone."""
         if instance_count is not None and len(answered) >= instance_count:
             self._gone.update(r for r in self._pages if r not in answered)
         self._forget(now)
@@ -119,7 +168,11 @@ class ReplicaTracker:
             page
             for page in sorted(self._pages.values(), key=lambda p: p.first_seen_at)
             if page.replica in answered
-            or (page.replica not in self._gone and now - page.seen_at <= self.max_age_seconds)
+            or (
+                not page.evicted
+                and page.replica not in self._gone
+                and now - page.seen_at <= self.max_age_seconds
+            )
         ]
 
     def known(self) -> int:

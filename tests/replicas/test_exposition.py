@@ -19,7 +19,10 @@ from app.replicas.exposition import (
     split_families,
     start_time_of,
 )
+from app.unpacked_size import UnpackedTooLarge
 from tests.support.replica_pool import make_replicas
+
+LIMIT = 64 << 20  # SCRAPE_BODY_SIZE_LIMIT's default
 
 
 def _pages(count: int, demo: bool = True) -> list[tuple[str, bytes]]:
@@ -63,20 +66,44 @@ def test_start_time_is_read_from_the_sample_line_not_the_help_line():
 def test_gzip_bodies_are_inflated_only_as_far_as_the_start_time():
     _, page = _pages(1)[0]
     zipped = gzip.compress(page)
-    assert peek_start_time(zipped, "gzip") == start_time_of(page) is not None
-    assert peek_start_time(page, None) == start_time_of(page)
-    assert peek_start_time(b"not gzip", "gzip") is None
+    assert peek_start_time(zipped, "gzip", LIMIT) == start_time_of(page) is not None
+    assert peek_start_time(page, None, LIMIT) == start_time_of(page)
+    assert peek_start_time(b"not gzip", "gzip", LIMIT) is None
     # At the end of a large page it is still found.
     tail = page + b"".join(b"filler_%d 1\n" % i for i in range(5000))
     moved = tail.replace(b"process_start_time_seconds ", b"process_start_time_secondz ")
     moved += b"process_start_time_seconds 77.0\n"
-    assert peek_start_time(gzip.compress(moved), "GZIP") == 77.0
-    assert decode_body(zipped, "gzip") == page
+    assert peek_start_time(gzip.compress(moved), "GZIP", LIMIT) == 77.0
+    assert decode_body(zipped, "gzip", LIMIT) == page
     # Split across inflated chunks, and absent from a large page.
     for pad in range(8170, 8200, 3):
         shifted = b"p" * pad + b"\nprocess_start_time_seconds 12.5\nz 1\n"
-        assert peek_start_time(gzip.compress(shifted), "gzip") == 12.5
-    assert peek_start_time(gzip.compress(b"a 1\n" * 300_000), "gzip") is None
+        assert peek_start_time(gzip.compress(shifted), "gzip", LIMIT) == 12.5
+    assert peek_start_time(gzip.compress(b"a 1\n" * 300_000), "gzip", LIMIT) is None
+
+
+def test_inflating_is_capped_at_the_limit():
+    _, page = _pages(1)[0]
+    zipped = gzip.compress(page)
+    assert decode_body(zipped, "gzip", len(page)) == page
+    with pytest.raises(UnpackedTooLarge):
+        decode_body(zipped, "gzip", len(page) - 1)
+    with pytest.raises(UnpackedTooLarge):
+        decode_body(page, None, len(page) - 1)
+    # A page without the start time is inflated to its end, but never past the limit.
+    absent = gzip.compress(b"a 1\n" * 300_000)
+    with pytest.raises(UnpackedTooLarge):
+        peek_start_time(absent, "gzip", 1_000_000)
+
+
+def test_an_overlong_line_is_skipped_not_carried_when_peeking():
+    # Lines far longer than a start-time line are skipped (carrying one would copy it again with
+    # every 8 kB step: quadratic); the line after one is still read, wherever the steps fall.
+    for length in (1 << 20, (1 << 20) + 8191, 70_000):
+        page = b"x" * length + b"\nprocess_start_time_seconds 5.0\n"
+        assert peek_start_time(gzip.compress(page, 1), "gzip", LIMIT) == 5.0
+    assert peek_start_time(gzip.compress(b"y" * (1 << 20), 1), "gzip", LIMIT) is None
+    assert peek_start_time(gzip.compress(b"process_start_time_seconds 6.0"), "gzip", LIMIT) == 6.0
 
 
 def test_replica_ids_are_short_stable_and_follow_the_start_time():

@@ -15,6 +15,7 @@ from app.replicas.exposition import replica_id
 from app.replicas.gather import (
     FetchedPage,
     FetchFailed,
+    MergedTooLarge,
     StopReason,
     gather,
     suggested_fetch_cap,
@@ -23,6 +24,7 @@ from app.replicas.tracker import ReplicaTracker, fetches_to_rule_out
 from tests.support.replica_pool import ReplicaPool, make_replicas
 
 INTERVAL = 15.0
+LIMIT = 64 << 20  # SCRAPE_BODY_SIZE_LIMIT's default
 
 
 class Clock:
@@ -36,7 +38,9 @@ class Clock:
 
 
 def _tracker() -> ReplicaTracker:
-    return ReplicaTracker(max_age_seconds=2 * INTERVAL, learn_window_seconds=4 * INTERVAL)
+    return ReplicaTracker(
+        max_age_seconds=2 * INTERVAL, learn_window_seconds=4 * INTERVAL, max_retained_bytes=LIMIT
+    )
 
 
 class Scraper:
@@ -46,7 +50,12 @@ class Scraper:
         self.pool = pool
         self.clock = clock or Clock()
         self.tracker = _tracker()
-        self.gather_args = {"deadline_seconds": 5.0, "max_fetches": 40, **gather_args}
+        self.gather_args = {
+            "deadline_seconds": 5.0,
+            "max_fetches": 40,
+            "max_unpacked_bytes": LIMIT,
+            **gather_args,
+        }
 
     def scrape(self, **overrides):
         async def run():
@@ -265,7 +274,9 @@ def test_no_page_at_all_raises_the_callers_failure_and_a_later_failure_serves_wh
         raise FetchFailed("upstream 502")
 
     with pytest.raises(FetchFailed) as caught:
-        asyncio.run(gather(failing, tracker, deadline_seconds=1, max_fetches=5))
+        asyncio.run(
+            gather(failing, tracker, deadline_seconds=1, max_fetches=5, max_unpacked_bytes=LIMIT)
+        )
     assert caught.value.outcome == "upstream 502"
 
     pages = iter(
@@ -282,7 +293,14 @@ def test_no_page_at_all_raises_the_callers_failure_and_a_later_failure_serves_wh
         return page
 
     result = asyncio.run(
-        gather(two_then_fail, tracker, deadline_seconds=1, max_fetches=5, instance_count=3)
+        gather(
+            two_then_fail,
+            tracker,
+            deadline_seconds=1,
+            max_fetches=5,
+            max_unpacked_bytes=LIMIT,
+            instance_count=3,
+        )
     )
     assert result.stop is StopReason.FETCH_FAILED and result.fetches == 3
     assert result.replicas_served == 2
@@ -292,7 +310,9 @@ def test_a_page_without_start_time_is_relayed_as_fetched():
     async def fetch() -> FetchedPage:
         return FetchedPage(b"x 1\n", "text/plain; version=0.0.4", None)
 
-    result = asyncio.run(gather(fetch, _tracker(), deadline_seconds=1, max_fetches=5))
+    result = asyncio.run(
+        gather(fetch, _tracker(), deadline_seconds=1, max_fetches=5, max_unpacked_bytes=LIMIT)
+    )
     assert result.stop is StopReason.UNIDENTIFIED and result.body == b"x 1\n"
     assert result.fetches == 1
 
@@ -300,3 +320,19 @@ def test_a_page_without_start_time_is_relayed_as_fetched():
 def test_fetch_caps_and_rule_out_counts():
     assert [suggested_fetch_cap(n) for n in (1, 2, 3, 8)] == [4, 6, 11, 40]
     assert [fetches_to_rule_out(n) for n in (1, 2, 3, 8)] == [1, 10, 18, 52]
+
+
+def test_gzip_pages_of_unknown_size_are_inflated_within_what_the_limit_leaves():
+    # The fetch does not say how large its gzip pages unpack: gather learns it while inflating,
+    # each page capped by what the pages before it left, and refuses the scrape past the limit.
+    with ReplicaPool(make_replicas(3, demo_pages=True), seed=3, gzip=True) as pool:
+        page = len(pool.replicas[0].render(time.monotonic()))
+        scraper = Scraper(pool, max_unpacked_bytes=2 * page)
+        with pytest.raises(MergedTooLarge):
+            scraper.scrape(instance_count=3)
+        assert scraper.tracker.retained_bytes() == 0 and scraper.tracker.known() == 3
+        # Within the limit, the same pages are served, and what is kept is the labelled text.
+        scraper.gather_args["max_unpacked_bytes"] = 4 * page
+        result = scraper.scrape(instance_count=3)
+        assert result.replicas_served == 3 and len(result.body) <= 4 * page
+        assert 3 * page < scraper.tracker.retained_bytes() <= 4 * page

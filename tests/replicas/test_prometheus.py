@@ -45,7 +45,9 @@ class GatherServer(BackgroundHTTPServer):
     def __init__(self, pool: ReplicaPool) -> None:
         self.pool = pool
         self.tracker = ReplicaTracker(
-            max_age_seconds=2 * SCRAPE_INTERVAL, learn_window_seconds=4 * SCRAPE_INTERVAL
+            max_age_seconds=2 * SCRAPE_INTERVAL,
+            learn_window_seconds=4 * SCRAPE_INTERVAL,
+            max_retained_bytes=64 << 20,
         )
         self.fetches: list[int] = []
         self._lock = threading.Lock()
@@ -65,6 +67,7 @@ class GatherServer(BackgroundHTTPServer):
                     self.tracker,
                     deadline_seconds=deadline,
                     max_fetches=suggested_fetch_cap(expected),
+                    max_unpacked_bytes=64 << 20,
                     label_single_replica=True,
                 )
 

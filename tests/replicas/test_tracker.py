@@ -8,10 +8,13 @@ from app.replicas.tracker import ReplicaTracker, fetches_to_rule_out
 
 MAX_AGE = 30.0
 WINDOW = 60.0
+BUDGET = 1000
 
 
 def _tracker() -> ReplicaTracker:
-    return ReplicaTracker(max_age_seconds=MAX_AGE, learn_window_seconds=WINDOW)
+    return ReplicaTracker(
+        max_age_seconds=MAX_AGE, learn_window_seconds=WINDOW, max_retained_bytes=BUDGET
+    )
 
 
 def _see(tracker: ReplicaTracker, replica: str, now: float) -> bool:
@@ -71,4 +74,35 @@ def test_a_replica_not_met_is_served_from_its_last_page_until_the_max_age():
 
 def test_bad_bounds_are_refused():
     with pytest.raises(ValueError):
-        ReplicaTracker(max_age_seconds=0, learn_window_seconds=1)
+        ReplicaTracker(max_age_seconds=0, learn_window_seconds=1, max_retained_bytes=1)
+    with pytest.raises(ValueError):
+        ReplicaTracker(max_age_seconds=1, learn_window_seconds=1, max_retained_bytes=0)
+
+
+def test_pages_held_stay_within_the_budget_longest_unseen_dropped_first():
+    tracker = _tracker()
+    for index, replica in enumerate("abc"):
+        tracker.record(replica, b"x" * 400, "text/plain", None, float(index))
+    # 1,200 bytes held: the longest unseen page not answered this scrape goes, its replica stays.
+    assert tracker.retained_bytes() == 1200
+    assert tracker.make_room({"b", "c"})
+    assert tracker.retained_bytes() == 800 and tracker.page("a").evicted
+    assert tracker.expected(None, 2.0) == 3
+    # An evicted page is not served even while young; a fresh page of it is.
+    assert _served(tracker, {"b", "c"}, 2.0) == ["b", "c"]
+    tracker.record("a", b"y" * 100, "text/plain", None, 3.0)
+    assert _served(tracker, {"a"}, 3.0) == ["a", "b", "c"]
+    # A labelled page holds only its labelled text.
+    page = tracker.page("a")
+    page.keep_labelled(b"z" * 150)
+    assert page.body == b"" and tracker.retained_bytes() == 950
+
+
+def test_pages_answered_together_that_do_not_fit_are_reported_then_dropped():
+    tracker = _tracker()
+    tracker.record("a", b"x" * 600, "text/plain", None, 0.0)
+    tracker.record("b", b"x" * 600, "text/plain", None, 0.0)
+    assert not tracker.make_room({"a", "b"})
+    assert tracker.retained_bytes() == 1200, "pages answered this scrape are never dropped by it"
+    tracker.drop_contents()
+    assert tracker.retained_bytes() == 0 and tracker.known() == 2
