@@ -100,6 +100,7 @@ def test_committed_files_are_the_generator_output():
     committed = [
         *sorted(DASHBOARD_DIR.glob("*.json")),
         REPO_ROOT / "rules" / "aqua-metrics.rules.yml",
+        REPO_ROOT / "rules" / "central" / "aqua-central.rules.yml",
     ]
     assert sorted(rendered) == sorted(committed), "run: .venv/bin/python -m grafana.generator"
     for path, text in rendered.items():
@@ -489,6 +490,31 @@ def test_demo_banner_is_query_driven(dashboards):
     assert 'demo="true"' in banner["targets"][0]["expr"]
     texts = json.dumps(banner["fieldConfig"]["defaults"]["mappings"])
     assert "DEMO DATA" in texts and "Live data" in texts
+
+
+def test_remote_write_panels_are_per_collector(dashboards):
+    # On a central store every collector sends remote_name="central" and the same url; only
+    # aqua_monitor tells them apart, so no aggregation may drop it (one collector would hide
+    # another). The lag panel and AquaRemoteWriteBehind share one expression.
+    exprs = [
+        target["expr"]
+        for panel in iter_panels(dashboards["aqua-health"])
+        for target in panel.get("targets") or []
+        if "prometheus_remote_storage_" in target.get("expr", "")
+    ]
+    assert len(exprs) == 6
+    for expr in exprs:
+        assert not re.search(r"\b(?:sum|max|min|avg|count)\s*\(", expr), expr
+        for clause in re.findall(r"\b(?:sum|max|min|avg|count) by \(([^)]*)\)", expr):
+            assert "aqua_monitor" in [label.strip() for label in clause.split(",")], expr
+    rules = yaml.safe_load((REPO_ROOT / "rules" / "aqua-metrics.rules.yml").read_text())
+    (behind,) = [
+        rule["expr"]
+        for group in rules["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "AquaRemoteWriteBehind"
+    ]
+    assert any(expr in behind for expr in exprs)
 
 
 # --- variable substitution ----------------------------------------------------------------------
