@@ -1027,6 +1027,27 @@ def test_replicas_row_splits_a_deployment_by_replica(dashboards, synthetic):
     assert sorted(r["metric"]["replica"] for r in rows) == replicas
 
 
+def test_per_instance_panels_show_each_instance(dashboards, synthetic):
+    # A panel titled "... per instance" shows a line per instance of the deployment (the
+    # synthetic deployment has two instances, each publishing BytesIn and BytesOut).
+    url, at = synthetic
+    demo = {"deployment": ["demo"], "model_name": ALL}
+    instances = {f"ocid1.datasciencemodeldeploymentinstance.oc1.{i}" for i in "ab"}
+    per_instance = {
+        p["title"]: p["id"]
+        for p in iter_panels(dashboards["aqua-vllm"])
+        if p["title"].endswith(" per instance")
+    }
+    assert "Network per instance" in per_instance
+    for title, panel_id in per_instance.items():
+        result = instant(url, vllm_query(dashboards, demo, panel_id), at)
+        assert {r["metric"].get("instance_id") for r in result} == instances, title
+    network = instant(url, vllm_query(dashboards, demo, per_instance["Network per instance"]), at)
+    lines = {(r["metric"]["instance_id"], r["metric"]["network_type"]) for r in network}
+    assert lines == {(i, t) for i in instances for t in ("BytesIn", "BytesOut")}
+    assert {float(r["value"][1]) for r in network} == {5e5}, "each instance's own rate, unsummed"
+
+
 def test_variables_find_values(dashboards, synthetic):
     url, at = synthetic
     for query in panel_queries(dashboards["aqua-vllm"], {"deployment": ALL}, RATE_INTERVAL):
