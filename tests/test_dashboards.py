@@ -100,6 +100,7 @@ def test_committed_files_are_the_generator_output():
     committed = [
         *sorted(DASHBOARD_DIR.glob("*.json")),
         REPO_ROOT / "rules" / "aqua-metrics.rules.yml",
+        REPO_ROOT / "rules" / "central" / "aqua-central.rules.yml",
     ]
     assert sorted(rendered) == sorted(committed), "run: .venv/bin/python -m grafana.generator"
     for path, text in rendered.items():
@@ -489,6 +490,31 @@ def test_demo_banner_is_query_driven(dashboards):
     assert 'demo="true"' in banner["targets"][0]["expr"]
     texts = json.dumps(banner["fieldConfig"]["defaults"]["mappings"])
     assert "DEMO DATA" in texts and "Live data" in texts
+
+
+def test_remote_write_panels_are_per_collector(dashboards):
+    # On a central store every collector sends remote_name="central" and the same url; only
+    # aqua_monitor tells them apart, so no aggregation may drop it (one collector would hide
+    # another). The lag panel and AquaRemoteWriteBehind share one expression.
+    exprs = [
+        target["expr"]
+        for panel in iter_panels(dashboards["aqua-health"])
+        for target in panel.get("targets") or []
+        if "prometheus_remote_storage_" in target.get("expr", "")
+    ]
+    assert len(exprs) == 6
+    for expr in exprs:
+        assert not re.search(r"\b(?:sum|max|min|avg|count)\s*\(", expr), expr
+        for clause in re.findall(r"\b(?:sum|max|min|avg|count) by \(([^)]*)\)", expr):
+            assert "aqua_monitor" in [label.strip() for label in clause.split(",")], expr
+    rules = yaml.safe_load((REPO_ROOT / "rules" / "aqua-metrics.rules.yml").read_text())
+    (behind,) = [
+        rule["expr"]
+        for group in rules["groups"]
+        for rule in group["rules"]
+        if rule.get("alert") == "AquaRemoteWriteBehind"
+    ]
+    assert any(expr in behind for expr in exprs)
 
 
 # --- variable substitution ----------------------------------------------------------------------
@@ -999,6 +1025,27 @@ def test_replicas_row_splits_a_deployment_by_replica(dashboards, synthetic):
     ]
     rows = instant(url, vllm_query(dashboards, fleet, table_id), at)
     assert sorted(r["metric"]["replica"] for r in rows) == replicas
+
+
+def test_per_instance_panels_show_each_instance(dashboards, synthetic):
+    # A panel titled "... per instance" shows a line per instance of the deployment (the
+    # synthetic deployment has two instances, each publishing BytesIn and BytesOut).
+    url, at = synthetic
+    demo = {"deployment": ["demo"], "model_name": ALL}
+    instances = {f"ocid1.datasciencemodeldeploymentinstance.oc1.{i}" for i in "ab"}
+    per_instance = {
+        p["title"]: p["id"]
+        for p in iter_panels(dashboards["aqua-vllm"])
+        if p["title"].endswith(" per instance")
+    }
+    assert "Network per instance" in per_instance
+    for title, panel_id in per_instance.items():
+        result = instant(url, vllm_query(dashboards, demo, panel_id), at)
+        assert {r["metric"].get("instance_id") for r in result} == instances, title
+    network = instant(url, vllm_query(dashboards, demo, per_instance["Network per instance"]), at)
+    lines = {(r["metric"]["instance_id"], r["metric"]["network_type"]) for r in network}
+    assert lines == {(i, t) for i in instances for t in ("BytesIn", "BytesOut")}
+    assert {float(r["value"][1]) for r in network} == {5e5}, "each instance's own rate, unsummed"
 
 
 def test_variables_find_values(dashboards, synthetic):

@@ -1,4 +1,8 @@
-"""The Prometheus alert rules: valid for promtool, unit-tested, and every alert tested both ways."""
+"""The Prometheus alert rules: valid for promtool, unit-tested, and every alert tested both ways.
+
+rules/*.yml is what each collector's Prometheus loads; rules/central/ is for the ruler of the
+central store the collectors remote-write into (README, "Beyond one container").
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ import yaml
 
 from tests.support.dashboards import REPO_ROOT, VLLM_SERIES
 
-RULE_FILES = sorted((REPO_ROOT / "rules").glob("*.yml"))
+LOCAL_RULE_FILES = sorted((REPO_ROOT / "rules").glob("*.yml"))
+CENTRAL_RULE_FILES = sorted((REPO_ROOT / "rules" / "central").glob("*.yml"))
+RULE_FILES = LOCAL_RULE_FILES + CENTRAL_RULE_FILES
 RULE_TESTS = sorted((REPO_ROOT / "tests" / "rules").glob("*.test.yml"))
 EXPECTED_ALERTS = {
     "AquaDeploymentDown",
@@ -27,18 +33,24 @@ EXPECTED_ALERTS = {
     "AquaProxySignatureRefused",
     "AquaGatewayErrorsOnly",
     "AquaRemoteWriteBehind",
+    "AquaCollectorSilent",
 }
-# Alerts about the collector itself rather than one deployment: each names its remote_write queue.
-COLLECTOR_ALERTS = {"AquaRemoteWriteBehind"}
+CENTRAL_ALERTS = {"AquaCollectorSilent"}
+# Alerts about a collector rather than one deployment: each is per collector (`aqua_monitor`, so
+# on a central ruler one collector never hides another) and names what its text is about.
+COLLECTOR_ALERTS = {
+    "AquaRemoteWriteBehind": "{{ $labels.url }}",
+    "AquaCollectorSilent": "{{ $labels.aqua_monitor }}",
+}
 
 
 def load(path: Path) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def alert_rules() -> dict[str, dict]:
+def alert_rules(paths: list[Path] = RULE_FILES) -> dict[str, dict]:
     rules: dict[str, dict] = {}
-    for path in RULE_FILES:
+    for path in paths:
         for group in load(path)["groups"]:
             for rule in group["rules"]:
                 if "alert" in rule:
@@ -52,8 +64,17 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_rule_files_exist():
-    assert [p.name for p in RULE_FILES] == ["aqua-metrics.rules.yml"]
-    assert [p.name for p in RULE_TESTS] == ["aqua-metrics.test.yml"]
+    assert [p.name for p in LOCAL_RULE_FILES] == ["aqua-metrics.rules.yml"]
+    assert [p.name for p in CENTRAL_RULE_FILES] == ["aqua-central.rules.yml"]
+    assert [p.name for p in RULE_TESTS] == ["aqua-central.test.yml", "aqua-metrics.test.yml"]
+
+
+def test_the_local_prometheus_loads_only_the_collector_rules():
+    # prometheus.yml's rule_files glob (the stack renders the same glob under its own folder).
+    config = load(REPO_ROOT / "prometheus.yml")
+    loaded = {path for pattern in config["rule_files"] for path in REPO_ROOT.glob(pattern)}
+    assert loaded == set(LOCAL_RULE_FILES)
+    assert set(alert_rules(CENTRAL_RULE_FILES)) == CENTRAL_ALERTS
 
 
 def test_promtool_check_rules(promtool_path):
@@ -95,7 +116,7 @@ def test_alert_is_actionable(name):
     assert rule["labels"]["severity"] in {"critical", "warning"}
     annotations = rule["annotations"]
     assert annotations["summary"].strip()
-    subject = "{{ $labels.url }}" if name in COLLECTOR_ALERTS else "{{ $labels.deployment }}"
+    subject = COLLECTOR_ALERTS.get(name, "{{ $labels.deployment }}")
     assert subject in annotations["summary"] + annotations["description"]
     assert len(annotations["description"]) > 120, "say what it means and what to do"
 
@@ -103,7 +124,7 @@ def test_alert_is_actionable(name):
 @pytest.mark.parametrize("name", sorted(EXPECTED_ALERTS))
 def test_alert_is_per_deployment(name):
     expr = alert_rules()[name]["expr"]
-    grouping = "url" if name in COLLECTOR_ALERTS else "deployment"
+    grouping = "aqua_monitor" if name in COLLECTOR_ALERTS else "deployment"
     for clause in re.findall(r"\b(?:sum|max|avg|min) by \(([^)]*)\)", expr):
         assert grouping in [label.strip() for label in clause.split(",")], expr
 

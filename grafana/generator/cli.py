@@ -7,12 +7,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from grafana.generator import fleet, monitoring_health, rules, vllm_deployment
+from grafana.generator import central_rules, fleet, monitoring_health, rules, vllm_deployment
 from grafana.generator.panels import Json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_DIR = REPO_ROOT / "grafana" / "provisioning" / "dashboards" / "aqua"
 RULES_FILE = REPO_ROOT / "rules" / "aqua-metrics.rules.yml"
+# For the central store's ruler; in a folder of its own, which the local Prometheus does not load.
+CENTRAL_RULES_FILE = REPO_ROOT / "rules" / "central" / "aqua-central.rules.yml"
 
 DASHBOARDS: dict[str, Callable[[], Json]] = {
     "aqua-fleet.json": fleet.build,
@@ -31,7 +33,11 @@ def render_dashboards() -> dict[Path, str]:
 
 def render() -> dict[Path, str]:
     """Every generated file's text, by its path: the dashboards and the alert rules."""
-    return {**render_dashboards(), RULES_FILE: rules.render()}
+    return {
+        **render_dashboards(),
+        RULES_FILE: rules.render(),
+        CENTRAL_RULES_FILE: central_rules.render(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

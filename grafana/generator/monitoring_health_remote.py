@@ -11,19 +11,29 @@ from grafana.generator.panels import targets, timeseries
 from grafana.generator.promql import RATE
 
 PROMETHEUS = '{job="prometheus"}'
-# Seconds between the newest sample Prometheus appended and the newest one the queue delivered.
-# highest_timestamp_in_seconds has no queue labels; the sent timestamp has remote_name and url.
+# Seconds between the newest sample Prometheus appended and the newest one the queue delivered,
+# per collector and queue. highest_timestamp_in_seconds has no queue labels; the sent timestamp has
+# remote_name and url. On a central store every collector sends the same remote_name and url, and
+# only its external label `aqua_monitor` (MONITOR_NAME) tells them apart, so both sides keep it: a
+# lagging collector is never hidden by a healthy one. Locally `aqua_monitor` is absent (Prometheus
+# adds external labels only to what it sends), which groups the same way.
 REMOTE_WRITE_LAG = (
-    f"max(prometheus_remote_storage_highest_timestamp_in_seconds{PROMETHEUS})\n"
-    "- ignoring (remote_name, url) group_right\n"
-    "max by (remote_name, url) "
+    f"max by (aqua_monitor) (prometheus_remote_storage_highest_timestamp_in_seconds{PROMETHEUS})\n"
+    "- on (aqua_monitor) group_right\n"
+    "max by (aqua_monitor, remote_name, url) "
     f"(prometheus_remote_storage_queue_highest_sent_timestamp_seconds{PROMETHEUS})"
 )
-ONLY_WITH_REMOTE_WRITE = "Empty unless REMOTE_WRITE_URL is set."
+# The other panels too are per collector and queue: collectors share remote_name, not aqua_monitor.
+PER_QUEUE = "aqua_monitor, remote_name"
+QUEUE_LEGEND = "{{aqua_monitor}} {{remote_name}}"
+ONLY_WITH_REMOTE_WRITE = (
+    "Empty unless REMOTE_WRITE_URL is set. On a central store, one line per collector "
+    "(`aqua_monitor`, its MONITOR_NAME)."
+)
 
 
 def _per_queue_rate(metric: str) -> str:
-    return f"sum by (remote_name) (rate({metric}{PROMETHEUS}[{RATE}]))"
+    return f"sum by ({PER_QUEUE}) (rate({metric}{PROMETHEUS}[{RATE}]))"
 
 
 def remote_write(grid: Layout) -> None:
@@ -41,12 +51,13 @@ def remote_write(grid: Layout) -> None:
             "`prometheus_remote_storage_samples_total`, `prometheus_remote_storage_samples_in_total`",
             targets(
                 (
-                    "{{remote_name}} sent",
+                    f"{QUEUE_LEGEND} sent",
                     _per_queue_rate("prometheus_remote_storage_samples_total"),
                 ),
                 (
-                    "appended",
-                    f"sum(rate(prometheus_remote_storage_samples_in_total{PROMETHEUS}[{RATE}]))",
+                    "{{aqua_monitor}} appended",
+                    "sum by (aqua_monitor) "
+                    f"(rate(prometheus_remote_storage_samples_in_total{PROMETHEUS}[{RATE}]))",
                 ),
             ),
             unit="short",
@@ -63,8 +74,8 @@ def remote_write(grid: Layout) -> None:
             "\n\nMetric: `prometheus_remote_storage_samples_pending`",
             targets(
                 (
-                    "{{remote_name}}",
-                    f"sum by (remote_name) (prometheus_remote_storage_samples_pending{PROMETHEUS})",
+                    QUEUE_LEGEND,
+                    f"sum by ({PER_QUEUE}) (prometheus_remote_storage_samples_pending{PROMETHEUS})",
                 )
             ),
             unit="short",
@@ -83,11 +94,11 @@ def remote_write(grid: Layout) -> None:
             "`prometheus_remote_storage_samples_retried_total`",
             targets(
                 (
-                    "{{remote_name}} failed",
+                    f"{QUEUE_LEGEND} failed",
                     _per_queue_rate("prometheus_remote_storage_samples_failed_total"),
                 ),
                 (
-                    "{{remote_name}} retried",
+                    f"{QUEUE_LEGEND} retried",
                     _per_queue_rate("prometheus_remote_storage_samples_retried_total"),
                 ),
             ),
@@ -106,7 +117,7 @@ def remote_write(grid: Layout) -> None:
             "the backlog drains.\n\nMetrics: "
             "`prometheus_remote_storage_highest_timestamp_in_seconds`, "
             "`prometheus_remote_storage_queue_highest_sent_timestamp_seconds`",
-            targets(("{{remote_name}}", REMOTE_WRITE_LAG)),
+            targets((QUEUE_LEGEND, REMOTE_WRITE_LAG)),
             unit="s",
         ),
     )

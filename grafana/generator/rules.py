@@ -8,6 +8,7 @@ served model where the metric has one), so one bad deployment never hides anothe
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import yaml
@@ -178,10 +179,12 @@ MONITORING_ALERTS = (
         f"(\n{REMOTE_WRITE_LAG}\n) > 120\n",
         "5m",
         "warning",
-        "Remote write to {{ $labels.url }} is {{ $value | humanizeDuration }} behind",
-        "For 5 minutes the newest sample delivered to the central store ({{ $labels.remote_name }}, {{ $labels.url }}) has been more than 2 minutes older than the newest sample scraped. The write-ahead log holds the backlog, so nothing is lost yet, but the central store's dashboards and alerts are stale and a long outage outlives the log. Check Prometheus' log for the receiver's answer (unreachable, 401/403 credentials, 400 tenant header or refused samples) and the Remote write row of the Monitoring health dashboard.",
+        "{{ with $labels.aqua_monitor }}{{ . }}: {{ end }}Remote write to {{ $labels.url }} is "
+        "{{ $value | humanizeDuration }} behind",
+        "For 5 minutes the newest sample delivered to the central store ({{ with $labels.aqua_monitor }}collector {{ . }}, {{ end }}{{ $labels.remote_name }}, {{ $labels.url }}) has been more than 2 minutes older than the newest sample scraped. The write-ahead log holds the backlog, so nothing is lost yet, but the central store's dashboards and alerts are stale and a long outage outlives the log. Check Prometheus' log for the receiver's answer (unreachable, 401/403 credentials, 400 tenant header or refused samples) and the Remote write row of the Monitoring health dashboard.",
         "Delivery lag of the remote_write queue (only when REMOTE_WRITE_URL is set). Normal lag is\n"
-        "a few seconds (batch_send_deadline plus a scrape interval).",
+        "a few seconds (batch_send_deadline plus a scrape interval). Per collector (aqua_monitor)\n"
+        "and queue: on a central ruler the collectors share remote_name and url.",
     ),
 )
 
@@ -234,22 +237,23 @@ def _alert_lines(alert: Alert) -> list[str]:
     return lines
 
 
-def render() -> str:
-    """The rule file's text; raises if YAML would read back anything but these rules."""
-    lines = [HEADER.rstrip("\n"), "groups:"]
-    for name, alerts in GROUPS.items():
+def render(header: str = HEADER, groups: Mapping[str, tuple[Alert, ...]] = GROUPS) -> str:
+    """A rule file's text (by default rules/aqua-metrics.rules.yml); raises if YAML would read
+    back anything but these rules."""
+    lines = [header.rstrip("\n"), "groups:"]
+    for name, alerts in groups.items():
         lines += [f"  - name: {name}", "    rules:"]
         for i, alert in enumerate(alerts):
             lines += ([""] if i else []) + _alert_lines(alert)
         lines.append("")
     text = "\n".join(lines).rstrip("\n") + "\n"
-    _check_round_trip(text)
+    _check_round_trip(text, groups)
     return text
 
 
-def _check_round_trip(text: str) -> None:
+def _check_round_trip(text: str, groups: Mapping[str, tuple[Alert, ...]]) -> None:
     loaded = yaml.safe_load(text)
-    for group, (name, alerts) in zip(loaded["groups"], GROUPS.items(), strict=True):
+    for group, (name, alerts) in zip(loaded["groups"], groups.items(), strict=True):
         if group["name"] != name:
             raise ValueError(f"rule group {group['name']!r} is not {name!r}")
         for rule, alert in zip(group["rules"], alerts, strict=True):

@@ -110,11 +110,14 @@ def infrastructure(grid: Layout) -> None:
         8,
         timeseries(
             "Network per instance",
-            "Bytes per second into and out of each deployment's instances." + SOURCE,
+            "Bytes per second into (BytesIn) and out of (BytesOut) each instance of the "
+            "deployment, beside its CPU and memory. One instance far above the others means the "
+            "load balancer sends it more than its share." + SOURCE,
             [
                 target(
-                    f"sum by (deployment, network_type) ({oci('network_bytes_per_second')})",
-                    "{{deployment}} {{network_type}}",
+                    "max by (deployment, instance_id, network_type) "
+                    f"({oci('network_bytes_per_second')})",
+                    "{{deployment}} {{instance_id}} {{network_type}}",
                 )
             ],
             unit="Bps",

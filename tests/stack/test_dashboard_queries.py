@@ -1,11 +1,15 @@
 """Every dashboard query, as Grafana would send it, against a real Prometheus fed by the real stack.
 
-Two deployments' worth of data: (a) the built-in demo (current vLLM names, `engine` label), and
-(b) a signature-checking fixture in an older vLLM's format (legacy names, no `engine` label),
-scraped through the proxy with an API key. Every query must succeed, and every visible target of
-every panel must return data on its own, with its zero fallback (`or vector(0)` and the like)
-removed, except the targets listed below or in tests/support/dashboards.py, each with its reason.
-A listed target that does return data fails the test as out of date.
+Two stands: (a) the built-in demo fleet (current vLLM names, `engine` label), and (b) a mixed
+fleet of signature-checking stand-ins scraped through the proxy with an API key: `legacy` in an
+older vLLM's format (legacy names, no `engine` label), `current` in the current one (the demo's
+exposition), and `refused`, whose every scrape is refused. Every query must succeed, and every
+visible target of every panel must return data on its own, with its zero fallback (`or vector(0)`
+and the like) removed, except the targets listed below or in tests/support/dashboards.py, each
+with its reason. A listed target that does return data fails the test as out of date. On the mixed
+fleet this holds with the older deployment selected alone (so the current one cannot stand in for
+a fallback) and with every deployment selected; and the fleet table has a full row for each of
+`legacy` and `current`, every column backed by that deployment's own data.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import json
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 
 import pytest
 
+from app.demo.exposition import DemoDeployment
 from app.demo.fleet import demo_targets
+from grafana.generator.metrics import KV_USAGE
 from testkit.cavage import KeyRegistry
 from testkit.oci_credentials import make_api_key_profile
 from testkit.stack import Stack
@@ -31,6 +38,7 @@ from tests.support.dashboards import (
     iter_panels,
     load_dashboards,
     panel_queries,
+    table_rows,
 )
 from tests.support.signed_upstream import SignedUpstream
 from tests.support.vllm_payloads import LegacyVllm
@@ -122,12 +130,47 @@ LEGACY_STAND_TARGETS: dict[TargetKey, str] = {
     TargetKey("aqua-vllm", 1, "A"): "no simulated deployment: the banner reads Live data",
     TargetKey("aqua-vllm", 5, "A"): "the older-vLLM fixture answers no request with a 5xx",
     TargetKey("aqua-vllm", 34, "A"): "the older-vLLM fixture answers no request with a 5xx",
-    TargetKey("aqua-fleet", 6, "F"): "the older-vLLM fixture answers no request with a 5xx",
 }
+# The mixed stand with the older deployment selected alone: the fleet dashboard has no deployment
+# variable, so its targets see the current deployment too.
+MIXED_FLEET_MAY_BE_EMPTY: dict[TargetKey, str] = {
+    TargetKey("aqua-fleet", 6, "F"): "5xx: none from the older-vLLM fixture, rare from current",
+}
+# The mixed stand with every deployment selected: `current` fills what the older format lacks.
+MIXED_ALL_ABSENT: dict[TargetKey, str] = {
+    TargetKey("aqua-vllm", 1, "A"): "no simulated deployment: the banner reads Live data",
+    TargetKey("aqua-health", 23, "A"): "API keys never refresh credentials",
+    TargetKey("aqua-health", 23, "B"): "no credential refresh fails",
+}
+# `refused` is down from its first scrape: its AquaDeploymentDown fires after `for: 2m`, before
+# or after a check depending on how long the stand took to fill (firing-alert targets not
+# filtered to the selected deployments).
+REFUSED_ALERT_TARGETS: dict[TargetKey, str] = {
+    key: "refused's AquaDeploymentDown fires 2 minutes into the run"
+    for key in (
+        TargetKey("aqua-health", 3, "A"),
+        TargetKey("aqua-fleet", 5, "A"),
+        TargetKey("aqua-fleet", 6, "J"),
+    )
+}
+MIXED_ALL_MAY_BE_EMPTY: dict[TargetKey, str] = {
+    **LOAD_DEPENDENT_TARGETS,
+    **REFUSED_ALERT_TARGETS,
+    TargetKey("aqua-vllm", 5, "A"): "5xx: none from the older-vLLM fixture, rare from current",
+    TargetKey("aqua-vllm", 34, "A"): "5xx: none from the older-vLLM fixture, rare from current",
+    TargetKey("aqua-fleet", 6, "F"): "5xx: none from the older-vLLM fixture, rare from current",
+}
+MIXED_VARIABLES = {**VARIABLES, "deployment": ["legacy", "refused"]}
+CURRENT_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 
 
-def query_errors_and_data(stack: Stack) -> tuple[list[str], list[str], list[str]]:
-    """(failed queries, targets without data, out-of-date allowances) over both dashboards."""
+def query_errors_and_data(
+    stack: Stack,
+    allowed_absent: dict[TargetKey, str],
+    may_be_empty: dict[TargetKey, str],
+    variables: Mapping[str, str | list[str]] = VARIABLES,
+) -> tuple[list[str], list[str], list[str]]:
+    """(failed queries, targets without data, out-of-date allowances) over every dashboard."""
     errors: list[str] = []
 
     def has_data(expr: str, instant: bool) -> bool:
@@ -140,13 +183,20 @@ def query_errors_and_data(stack: Stack) -> tuple[list[str], list[str], list[str]
     queries = [
         query
         for dashboard in load_dashboards().values()
-        for query in panel_queries(dashboard, VARIABLES, rate_interval="1m", interval="2s")
+        for query in panel_queries(dashboard, variables, rate_interval="1m", interval="2s")
     ]
-    return errors, *check_targets(queries, has_data, stack.allowed_absent, stack.may_be_empty)
+    return errors, *check_targets(queries, has_data, allowed_absent, may_be_empty)
 
 
-def assert_every_target_has_data(stack: Stack) -> None:
-    errors, missing, out_of_date = query_errors_and_data(stack)
+def assert_every_target_has_data(
+    stack: Stack,
+    allowed_absent: dict[TargetKey, str],
+    may_be_empty: dict[TargetKey, str],
+    variables: Mapping[str, str | list[str]] = VARIABLES,
+) -> None:
+    errors, missing, out_of_date = query_errors_and_data(
+        stack, allowed_absent, may_be_empty, variables
+    )
     assert (errors, missing, out_of_date) == ([], [], []), json.dumps(
         {"failed": errors, "without data": missing, "allowed empty, but have data": out_of_date},
         indent=1,
@@ -158,66 +208,153 @@ def demo_stack():
     stack = Stack.create(**FAST).start()
     for name in DEMO_NAMES:
         wait_for_history(stack, name)
-    stack.allowed_absent = {
-        **OPTIONAL_FEATURE_TARGETS,
-        **QUIET_STACK_TARGETS,
-        **DEMO_STAND_TARGETS,
-        **OCI_MONITORING_TARGETS,
-    }
-    stack.may_be_empty = DEMO_MAY_BE_EMPTY
     yield stack
     stack.cleanup()
 
 
 @pytest.fixture(scope="module")
-def legacy_stack(tmp_path_factory):
+def mixed_stack(tmp_path_factory):
     registry = KeyRegistry()
     creds = make_api_key_profile(tmp_path_factory.mktemp("oci"))
     creds.register_with(registry)
     legacy = LegacyVllm(seed=7)
+    current = DemoDeployment(CURRENT_MODEL, seed=11)
     # `refused` knows no key: every scrape of it fails (signature refused, deployment down), so
     # the failure panels are shown with data rather than with their zero lines.
     with (
-        SignedUpstream(registry, body_factory=legacy.render) as upstream,
+        SignedUpstream(registry, body_factory=legacy.render) as legacy_upstream,
+        SignedUpstream(registry, body_factory=current.render) as current_upstream,
         SignedUpstream(KeyRegistry()) as refused,
     ):
+        targets = {"legacy": legacy_upstream, "current": current_upstream, "refused": refused}
         stack = Stack.create(
-            TARGETS=f"legacy={upstream.url},refused={refused.url}",
+            TARGETS=",".join(f"{name}={upstream.url}" for name, upstream in targets.items()),
             OCI_CONFIG_FILE=str(creds.config_path),
             **FAST,
         ).start()
         wait_for_history(stack, "legacy")
-        stack.upstream = upstream
-        stack.allowed_absent = {
-            **OPTIONAL_FEATURE_TARGETS,
-            **NEW_VLLM_ONLY_TARGETS,
-            **QUIET_STACK_TARGETS,
-            **LEGACY_STAND_TARGETS,
-            **OCI_MONITORING_TARGETS,
-        }
-        stack.may_be_empty = LOAD_DEPENDENT_TARGETS
+        wait_for_history(stack, "current")
+        stack.upstreams = {"legacy": legacy_upstream, "current": current_upstream}
         yield stack
         stack.cleanup()
 
 
 def test_every_target_has_data_on_the_demo(demo_stack):
-    assert_every_target_has_data(demo_stack)
+    allowed_absent = {
+        **OPTIONAL_FEATURE_TARGETS,
+        **QUIET_STACK_TARGETS,
+        **DEMO_STAND_TARGETS,
+        **OCI_MONITORING_TARGETS,
+    }
+    assert_every_target_has_data(demo_stack, allowed_absent, DEMO_MAY_BE_EMPTY)
 
 
-def test_every_target_has_data_on_legacy_vllm(legacy_stack):
-    assert_every_target_has_data(legacy_stack)
+def test_every_target_has_data_on_legacy_vllm(mixed_stack):
+    # The older deployment (and the refused one) selected: the current deployment's series cannot
+    # stand in for a legacy fallback on "vLLM deployment".
+    allowed_absent = {
+        **OPTIONAL_FEATURE_TARGETS,
+        **NEW_VLLM_ONLY_TARGETS,
+        **QUIET_STACK_TARGETS,
+        **LEGACY_STAND_TARGETS,
+        **OCI_MONITORING_TARGETS,
+    }
+    may_be_empty = {
+        **LOAD_DEPENDENT_TARGETS,
+        **MIXED_FLEET_MAY_BE_EMPTY,
+        **REFUSED_ALERT_TARGETS,
+    }
+    for key in may_be_empty:
+        allowed_absent.pop(key, None)
+    assert_every_target_has_data(mixed_stack, allowed_absent, may_be_empty, MIXED_VARIABLES)
 
 
-def test_legacy_deployment_was_scraped_only_with_verified_signatures(legacy_stack):
-    requests = legacy_stack.upstream.requests
-    assert requests and all(request.verified for request in requests)
-    assert legacy_stack.upstream.unexpected_requests() == []
-    up = {s["metric"]["deployment"]: s for s in legacy_stack.query('up{job="vllm"}')}
-    assert sorted(up) == ["legacy", "refused"]
+def test_every_target_has_data_on_the_mixed_fleet(mixed_stack):
+    # Every deployment selected: current and older vLLM names side by side in one query.
+    allowed_absent = {**OPTIONAL_FEATURE_TARGETS, **OCI_MONITORING_TARGETS, **MIXED_ALL_ABSENT}
+    assert_every_target_has_data(mixed_stack, allowed_absent, MIXED_ALL_MAY_BE_EMPTY)
+
+
+FLEET_TABLE_ID = 6  # "Deployments"
+FLEET_COLUMNS = {f"Value #{ref}" for ref in "ABCDEFGHIJ"}  # K and L: OCI Monitoring, off here
+# Columns of the fleet table a row may have no real data for (its cell then shows the zero fill),
+# by deployment, with why; a column listed as absent that has data fails as out of date.
+ROW_ABSENT: dict[str, dict[TargetKey, str]] = {
+    name: {
+        key: reason
+        for key, reason in {**QUIET_STACK_TARGETS, **OCI_MONITORING_TARGETS}.items()
+        if key.dashboard_uid == "aqua-fleet" and key.panel_id == FLEET_TABLE_ID
+    }
+    | extra
+    for name, extra in {
+        "legacy": {
+            TargetKey("aqua-fleet", 6, "F"): "the older-vLLM fixture answers no request with a 5xx"
+        },
+        "current": {},
+    }.items()
+}
+ROW_MAY_BE_EMPTY: dict[str, dict[TargetKey, str]] = {
+    "legacy": {},
+    "current": {TargetKey("aqua-fleet", 6, "F"): "5xx responses are rare in the simulation"},
+}
+
+
+def fleet_table_queries():
+    return [
+        query
+        for query in panel_queries(load_dashboards()["aqua-fleet"], {}, "1m", "2s")
+        if query.kind == "panel" and query.panel_id == FLEET_TABLE_ID
+    ]
+
+
+def instant_at(stack: Stack, expr: str, at: float) -> list[dict]:
+    path = "/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": f"{at:.3f}"})
+    with urllib.request.urlopen(stack.prometheus_url + path, timeout=15) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def test_fleet_table_has_a_full_row_for_each_vllm_format(mixed_stack):
+    at = time.time()
+    panel = next(p for p in load_dashboards()["aqua-fleet"]["panels"] if p["id"] == FLEET_TABLE_ID)
+    queries = fleet_table_queries()
+    rows = table_rows(panel, {q.ref_id: instant_at(mixed_stack, q.expr, at) for q in queries})
+    assert sorted(rows) == ["current", "legacy", "refused"]
+    for name in ROW_ABSENT:
+        row = rows[name]
+        assert FLEET_COLUMNS <= set(row), (name, FLEET_COLUMNS - set(row))
+        assert (row["name"], row["lifecycle_state"], row["Value #B"]) == (name, "configured", 1)
+        # Each column backed by this deployment's own samples, zero fallbacks removed.
+        missing, out_of_date = check_targets(
+            queries,
+            lambda expr, _instant, name=name: any(
+                sample["metric"].get("deployment") == name
+                for sample in instant_at(mixed_stack, expr, at)
+            ),
+            ROW_ABSENT[name],
+            ROW_MAY_BE_EMPTY[name],
+        )
+        assert (missing, out_of_date) == ([], []), name
+    assert rows["refused"]["Value #B"] == 0, "the refused deployment's row shows it DOWN"
+
+
+def test_mixed_fleet_was_scraped_only_with_verified_signatures(mixed_stack):
+    for upstream in mixed_stack.upstreams.values():
+        requests = upstream.requests
+        assert requests and all(request.verified for request in requests)
+        assert upstream.unexpected_requests() == []
+    up = {s["metric"]["deployment"]: s for s in mixed_stack.query('up{job="vllm"}')}
+    assert sorted(up) == ["current", "legacy", "refused"]
     assert "deployment_ocid" in up["legacy"]["metric"]
     # The demo is never active when a real target is configured.
-    assert legacy_stack.query('up{demo="true"}') == []
-    assert legacy_stack.query('{__name__=~"vllm:.+", engine!=""}') == []
+    assert mixed_stack.query('up{demo="true"}') == []
+    # Each deployment in its own format: engine label and renamed families only where current.
+    assert mixed_stack.query('{__name__=~"vllm:.+", deployment="legacy", engine!=""}') == []
+    assert mixed_stack.query(f'{KV_USAGE.old}{{deployment="legacy"}}')
+    assert mixed_stack.query('{__name__=~"vllm:.+", deployment="current", engine!=""}')
+    assert mixed_stack.query(f'{KV_USAGE.new}{{deployment="current"}}')
+    assert mixed_stack.query(f'{KV_USAGE.old}{{deployment="current"}}') == []
 
 
 def test_demo_is_visibly_labelled(demo_stack):
@@ -242,6 +379,12 @@ def test_allowances_name_visible_targets():
         DEMO_MAY_BE_EMPTY,
         LEGACY_STAND_TARGETS,
         OCI_MONITORING_TARGETS,
+        MIXED_FLEET_MAY_BE_EMPTY,
+        MIXED_ALL_ABSENT,
+        MIXED_ALL_MAY_BE_EMPTY,
+        REFUSED_ALERT_TARGETS,
+        *ROW_ABSENT.values(),
+        *ROW_MAY_BE_EMPTY.values(),
     )
     for allowance in allowances:
         assert set(allowance) <= visible, set(allowance) - visible
