@@ -1,5 +1,9 @@
 """What the benchmarks run against: OCI API-key credentials, payload files, the fast upstream
-and the proxy, each a real process on 127.0.0.1 that is always stopped on exit."""
+and the proxy, each a real process on 127.0.0.1 that is always stopped on exit.
+
+Each process listens on a port reserved for it (`testkit.ports.reserve_port`) for as long as it
+runs, so no other process can be on that port, and each is awaited as itself: alive, and answering
+the endpoint only it serves (the upstream's `/__stats`, the proxy's `/readyz`)."""
 
 from __future__ import annotations
 
@@ -10,15 +14,15 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bench.common import PYTHON, ROOT, subprocess_env, wait_for_port
+from bench.common import PYTHON, ROOT, subprocess_env
 from bench.payloads import Payload
 from testkit.oci_credentials import ApiKeyCredentials, fake_ocid, make_api_key_profile
-from testkit.ports import free_port
+from testkit.ports import free_port, reserve_port
 
 # The upstream exits by itself after this long even if the benchmark dies without cleanup.
 UPSTREAM_MAX_SECONDS = 3600
@@ -47,23 +51,36 @@ class Workspace:
         for payload in payloads.values():
             (payload_dir / f"{payload.name}.prom").write_bytes(payload.body)
             (payload_dir / f"{payload.name}.prom.gz").write_bytes(payload.gzipped)
-        self.upstream_port = free_port()
-        self.upstream = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "bench.upstream",
-                f"--port={self.upstream_port}",
-                f"--payload-dir={payload_dir}",
-                f"--public-key={self.credentials.key.public_path}",
-                f"--key-id={self.credentials.key_id}",
-                f"--verify-every={verify_every}",
-                f"--max-seconds={UPSTREAM_MAX_SECONDS}",
-            ],
-            env=subprocess_env(),
-            cwd=ROOT,
-        )
-        wait_for_port(self.upstream_port)
+        self._upstream_reservation = reserve_port()
+        self.upstream_port = self._upstream_reservation.port
+        self.upstream_log = self.dir / "upstream.log"
+        with self.upstream_log.open("wb") as log:
+            self.upstream = subprocess.Popen(
+                [
+                    PYTHON,
+                    "-m",
+                    "bench.upstream",
+                    f"--port={self.upstream_port}",
+                    f"--payload-dir={payload_dir}",
+                    f"--public-key={self.credentials.key.public_path}",
+                    f"--key-id={self.credentials.key_id}",
+                    f"--verify-every={verify_every}",
+                    f"--max-seconds={UPSTREAM_MAX_SECONDS}",
+                ],
+                env=subprocess_env(),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_http(
+                f"http://127.0.0.1:{self.upstream_port}/__stats",
+                self.upstream,
+                lambda: self.upstream_log.read_text(errors="replace"),
+            )
+        except BaseException:
+            self.close()
+            raise
 
     def url(self, payload: str, ocid: str | None = None) -> str:
         """A deployment URL on the upstream: `/<payload>/<md ocid>/predict/metrics`."""
@@ -83,6 +100,7 @@ class Workspace:
 
     def close(self) -> None:
         stop_process(self.upstream)
+        self._upstream_reservation.release()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -97,14 +115,23 @@ class Workspace:
         self.close()
 
 
-def wait_http(url: str, timeout: float = 30.0) -> None:
+def wait_http(
+    url: str,
+    process: subprocess.Popen[bytes],
+    logs: Callable[[], str],
+    timeout: float = 30.0,
+) -> None:
+    """Until `url` answers 200 while `process`, the one meant to serve it, is alive; fail at once
+    (with its `logs`) if it exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: its server exited with {process.returncode}:\n{logs()}")
         with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
             if response.status == 200:
                 return
         time.sleep(0.05)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
+    raise RuntimeError(f"{url} not ready after {timeout}s:\n{logs()}")
 
 
 @contextlib.contextmanager
@@ -112,7 +139,17 @@ def proxy(
     workspace: Workspace, targets: dict[str, str], extra_env: dict[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """`aqua-metrics proxy` as its own process with api_key signing; yields (process, port)."""
-    port = free_port()
+    with (
+        reserve_port() as reservation,
+        _proxy_on(reservation.port, workspace, targets, extra_env) as running,
+    ):
+        yield running
+
+
+@contextlib.contextmanager
+def _proxy_on(
+    port: int, workspace: Workspace, targets: dict[str, str], extra_env: dict[str, str] | None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     env = subprocess_env(
         {
             "TARGETS": ",".join(f"{name}={url}" for name, url in targets.items()),
@@ -124,13 +161,15 @@ def proxy(
             **(extra_env or {}),
         }
     )
-    log = (workspace.dir / f"proxy-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [PYTHON, "-m", "app", "proxy"], env=env, cwd="/", stdout=log, stderr=subprocess.STDOUT
-    )
-    log.close()
+    log_path = workspace.dir / f"proxy-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [PYTHON, "-m", "app", "proxy"], env=env, cwd="/", stdout=log, stderr=subprocess.STDOUT
+        )
     try:
-        wait_http(f"http://127.0.0.1:{port}/readyz")
+        wait_http(
+            f"http://127.0.0.1:{port}/readyz", process, lambda: log_path.read_text(errors="replace")
+        )
         yield process, port
     finally:
         stop_process(process)

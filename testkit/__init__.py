@@ -9,8 +9,9 @@ both sides import them: `from testkit.ports import free_port`. It is never insta
 
 What is here (one job per module):
 
-* `ports`             loopback ports: `free_port()` for a child process that binds itself, with
-                      `retry_on_port_conflict` for the rare loss of that port; `refused_port()`.
+* `ports`             loopback ports: `reserve_port()` holds a port for a child process that binds
+                      it itself, so no one else can take it first; `free_port()` with
+                      `retry_on_port_conflict` where a retry is wanted instead; `refused_port()`.
 * `background_server` a real HTTP/1.1 server on 127.0.0.1 in a daemon thread (context manager).
 * `waiting`           `wait_until(condition, timeout)`: poll with a deadline instead of sleeping.
 * `binaries`          finds the real Prometheus/promtool binaries (never skips when missing).
@@ -20,7 +21,8 @@ What is here (one job per module):
 * `oci_credentials`   offline OCI credentials (API key, session token, resource principal).
 * `datascience_api`, `monitoring_api`  signature-checking loopback stand-ins of the OCI Data
                       Science (model deployments) and OCI Monitoring APIs: benchmarks drive them.
-* `receivers`         real remote-write receivers on loopback (the central-store feature).
+* `receivers`         real remote-write receivers on loopback (the central-store feature), and the
+                      gates in front of them (bearer token via vmauth, tenant headers).
 
 What is not here: the stand-ins that only tests use
 (signed upstream, instance metadata, recording servers...) stay in `tests/support/`, built on these.

@@ -7,6 +7,11 @@
   can still take it before the child binds, so starters wrap the start in
   `retry_on_port_conflict`, which tries again with fresh ports when the child reports the port in
   use (`PortConflict`).
+* `reserve_port()` cannot race at all: it binds first and hands the port over. It holds a bound,
+  never-listening socket with SO_REUSEADDR, so the kernel gives that port to no one else (neither
+  another `bind(0)` nor an outgoing connection), yet a child that binds with SO_REUSEADDR (every Go
+  server: Prometheus, Alertmanager, VictoriaMetrics, vmauth; uvicorn; asyncio servers) can still
+  listen on it. Keep the reservation for as long as the child may (re)start on that port.
 * `refused_port()` holds a bound but non-listening socket: connecting to it is refused (RST), and no
   other process can start listening there while it is held, unlike a port merely closed again.
 """
@@ -68,6 +73,46 @@ def retry_on_port_conflict(start: Callable[[], T], attempts: int = PORT_ATTEMPTS
             if attempt == attempts:
                 raise
     raise AssertionError("unreachable")
+
+
+class PortReservation:
+    """A loopback port held for a child process to listen on (see the module docstring).
+
+    Connections to it are refused until the child listens. `release()` (or leaving the `with`
+    block) gives the port back; the child, if listening, keeps it.
+    """
+
+    def __init__(self) -> None:
+        self._holder = socket.socket()
+        self._holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._holder.bind((LOOPBACK, 0))  # never listen(): the child's socket is the listener
+        self.port = int(self._holder.getsockname()[1])
+
+    def release(self) -> None:
+        self._holder.close()
+
+    def __enter__(self) -> PortReservation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def reserve_port() -> PortReservation:
+    """A loopback port nobody else can take while reserved; the child it is for still can."""
+    return PortReservation()
+
+
+_kept: list[PortReservation] = []
+
+
+def kept_port() -> int:
+    """A reserved port kept until this process exits: for a child whose start has no natural end
+    of the reservation (a fixture's ports given as settings). One socket per call."""
+    reservation = reserve_port()
+    with _lock:
+        _kept.append(reservation)
+    return reservation.port
 
 
 @contextmanager

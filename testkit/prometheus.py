@@ -1,4 +1,4 @@
-"""A real Prometheus on a free loopback port, for tests that load data or scrape a stand-in."""
+"""A real Prometheus on a reserved loopback port, for tests that load data or scrape a stand-in."""
 
 from __future__ import annotations
 
@@ -9,23 +9,25 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from testkit.ports import free_port
+from testkit.ports import reserve_port
 
 
 @contextlib.contextmanager
 def running_prometheus(
     prometheus_path: Path, workdir: Path, data_dir: Path, config_text: str | None = None
 ) -> Iterator[str]:
-    """A real Prometheus on a free local port over `data_dir`; yields its base URL.
+    """A real Prometheus on a reserved local port over `data_dir`; yields its base URL.
 
-    `config_text` may use `{port}` for the port Prometheus listens on.
+    `config_text` may use `{port}` for the port Prometheus listens on. The port stays reserved
+    while Prometheus runs, so no other process can have taken it before Prometheus binds.
     """
-    port = free_port()
+    reservation = reserve_port()
+    port = reservation.port
     config = workdir / "prometheus.yml"
     text = config_text or "global:\n  scrape_interval: 15s\n"
     config.write_text(text.replace("{port}", str(port)), encoding="utf-8")
     log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log:
+    with reservation, log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
                 str(prometheus_path),

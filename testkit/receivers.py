@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,8 +26,9 @@ from pathlib import Path
 
 import bcrypt
 
+from testkit.background_server import BackgroundHTTPServer, QuietHandler
 from testkit.binaries import REPO_ROOT, cached_or_on_path
-from testkit.ports import free_port
+from testkit.ports import PortReservation, reserve_port
 from testkit.processes import http_status, launch, stop_process, wait_answering
 from testkit.waiting import wait_until
 
@@ -51,9 +53,20 @@ def find_victoria_metrics(name: str = "victoria-metrics") -> Path:
 
 
 class LoopbackReceiver:
-    """The URLs of a remote-write receiver listening on 127.0.0.1:`port`."""
+    """The URLs of a remote-write receiver listening on 127.0.0.1:`port`.
 
-    port: int
+    Its port is reserved (`testkit.ports.reserve_port`) for the receiver's whole life: no other
+    process can take it before the receiver binds, nor while a test has it stopped for an outage.
+    """
+
+    reservation: PortReservation
+
+    @property
+    def port(self) -> int:
+        return self.reservation.port
+
+    def release_port(self) -> None:
+        self.reservation.release()
 
     @property
     def url(self) -> str:
@@ -73,7 +86,7 @@ class VictoriaMetrics(LoopbackReceiver):
     """One VictoriaMetrics process; `stop()` and `start()` again keep its port and its data."""
 
     data_dir: Path
-    port: int = field(default_factory=free_port)
+    reservation: PortReservation = field(default_factory=reserve_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -113,6 +126,7 @@ class VictoriaMetrics(LoopbackReceiver):
 
     def cleanup(self) -> None:
         self.stop()
+        self.release_port()
         shutil.rmtree(self.data_dir, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
 
@@ -170,7 +184,7 @@ class BearerGate(LoopbackReceiver):
     upstream: str
     token: str
     config_path: Path
-    port: int = field(default_factory=free_port)
+    reservation: PortReservation = field(default_factory=reserve_port)
     process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> BearerGate:
@@ -198,6 +212,79 @@ class BearerGate(LoopbackReceiver):
 
     def stop(self) -> None:
         stop_process(self.process, 10)
+        self.release_port()
+
+
+# What a write carries besides the tenant headers; passed on as sent (the bearer token included).
+FORWARDED_HEADERS = (
+    "Authorization",
+    "Content-Encoding",
+    "Content-Type",
+    "User-Agent",
+    "X-Prometheus-Remote-Write-Version",
+)
+
+
+class _TenantHandler(QuietHandler):
+    def do_POST(self) -> None:
+        gate: TenantGate = self.owner
+        body = self.read_body()
+        sent = {name: self.headers.get(name) for name in gate.tenant_headers}
+        if sent != gate.tenant_headers:
+            gate.record_refusal(sent)
+            self.send_bytes(401, b"no tenant\n", {"Content-Type": "text/plain"})
+            return
+        forward = urllib.request.Request(f"{gate.upstream}{self.path}", data=body, method="POST")
+        for name in FORWARDED_HEADERS:
+            if name in self.headers:
+                forward.add_header(name, self.headers[name])
+        try:
+            with urllib.request.urlopen(forward, timeout=30) as response:
+                status, content = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, content = error.code, error.read()
+        except OSError:
+            status, content = 503, b"upstream unreachable\n"  # Prometheus retries a 5xx
+        gate.record_forward()
+        self.send_bytes(status, content, {"Content-Type": "text/plain"})
+
+
+class TenantGate(BackgroundHTTPServer):
+    """A front door that routes a write to `upstream` only when it carries `tenant_headers`.
+
+    Mimir and Cortex (X-Scope-OrgID) and Thanos Receive (THANOS-TENANT) take a tenant from a
+    header and answer 401 without one; so does this gate, in front of a real receiver. A stack
+    whose samples arrive through it has proven that Prometheus sends REMOTE_WRITE_HEADERS.
+    Other headers (the bearer token too) pass on unchanged, so a gate behind it still checks them.
+    """
+
+    def __init__(self, upstream: str, tenant_headers: dict[str, str]) -> None:
+        self.upstream = upstream
+        self.tenant_headers = dict(tenant_headers)
+        self.forwarded = 0
+        self.refused: list[dict[str, str | None]] = []  # the tenant headers each refusal had
+        self._count_lock = threading.Lock()
+        super().__init__(_TenantHandler)
+
+    @property
+    def url(self) -> str:
+        return self.base_url
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.base_url}/api/v1/write"
+
+    def record_forward(self) -> None:
+        with self._count_lock:
+            self.forwarded += 1
+
+    def record_refusal(self, sent: dict[str, str | None]) -> None:
+        with self._count_lock:
+            self.refused.append(sent)
+
+    def status_without_tenant(self) -> int:
+        """HTTP status of a write without the tenant headers (401 when the gate works)."""
+        return http_status(urllib.request.Request(self.write_url, data=b"", method="POST"))
 
 
 @dataclass
@@ -209,7 +296,7 @@ class PrometheusReceiver(LoopbackReceiver):
     folder: Path
     user: str
     password: str
-    port: int = field(default_factory=free_port)
+    reservation: PortReservation = field(default_factory=reserve_port)
     process: subprocess.Popen[bytes] | None = None
 
     def _authorization(self) -> str:
@@ -253,4 +340,5 @@ class PrometheusReceiver(LoopbackReceiver):
 
     def stop(self) -> None:
         stop_process(self.process, 15)
+        self.release_port()
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -27,7 +27,7 @@ from app.stack.layout import DataLayout
 from app.stack.runtime import prepare_directories, render_alertmanager_text, write_runtime_files
 from testkit.binaries import find_alertmanager
 from testkit.oci_credentials import fake_ocid
-from testkit.ports import free_port
+from testkit.ports import reserve_port
 from testkit.waiting import wait_until
 from tests.support.alert_webhook import AlertWebhook
 from tests.support.smtp_recorder import SmtpRecorder
@@ -178,38 +178,40 @@ def test_inhibition_rule_names_alerts_that_prometheus_evaluates():
 
 @contextlib.contextmanager
 def running_alertmanager(tmp_path: Path, config_text: str) -> Iterator[str]:
-    """Debian's Alertmanager with this configuration on a free loopback port; yields its URL."""
+    """Debian's Alertmanager with this configuration on a reserved loopback port (no other
+    process can take it before Alertmanager binds); yields its URL."""
     config = tmp_path / "alertmanager.yml"
     config.write_text(config_text)
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(find_alertmanager()),
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'am'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
+    with reserve_port() as reservation:
+        port = reservation.port
+        process = subprocess.Popen(
+            [
+                str(find_alertmanager()),
+                f"--config.file={config}",
+                f"--storage.path={tmp_path / 'am'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
+                    return True
+            except OSError:
+                if process.poll() is not None:
+                    raise AssertionError(process.stderr.read().decode()) from None
+                return False
+
         try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=1):
-                return True
-        except OSError:
-            if process.poll() is not None:
-                raise AssertionError(process.stderr.read().decode()) from None
-            return False
-
-    try:
-        wait_until(ready, 20, 0.1, "alertmanager not ready")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+            wait_until(ready, 20, 0.1, "alertmanager not ready")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 @pytest.fixture

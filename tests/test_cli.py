@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from testkit.ports import free_port
+from testkit.ports import refused_port, reserve_port
 from testkit.stack import base_environment
 
 MD_URL = "https://modeldeployment.eu-frankfurt-1.oci.customer-oci.com/ocid1.datasciencemodeldeployment.oc1.eu-frankfurt-1.amaaaaaaexample0123456789"
@@ -125,19 +124,23 @@ def test_check_lists_every_problem_and_never_a_secret(tmp_path):
 
 
 def test_proxy_refuses_bad_input_before_binding(tmp_path):
-    port = free_port()
-    result = run_cli("proxy", PROXY_PORT=str(port), TARGET="http://example.com/metrics")
+    # The port is held by this test: had the proxy tried to bind before validating, it would have
+    # failed with "address already in use" instead of the one-line settings error.
+    with refused_port() as port:
+        result = run_cli("proxy", PROXY_PORT=str(port), TARGET="http://example.com/metrics")
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "aqua-metrics: TARGET: 'http://example.com/metrics' uses plain http; "
         "only https is allowed, except for loopback hosts"
     )
-    with socket.socket() as probe:  # nothing was left listening
-        probe.bind(("127.0.0.1", port))
 
 
 def test_proxy_serves_and_stops_on_sigterm(tmp_path):
-    port = free_port()
+    with reserve_port() as reservation:  # nobody else can take it before the proxy binds
+        _serve_and_stop_on_sigterm(reservation.port)
+
+
+def _serve_and_stop_on_sigterm(port: int) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "proxy"],
         env=base_environment({"PROXY_PORT": str(port)}),

@@ -15,6 +15,7 @@ from testkit.ports import (
     free_port,
     port_conflict_in,
     refused_port,
+    reserve_port,
     retry_on_port_conflict,
 )
 from testkit.waiting import WaitTimeout, wait_until
@@ -33,6 +34,26 @@ def test_refused_port_refuses_and_cannot_be_taken_while_held():
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
         with socket.socket() as other, pytest.raises(OSError):
             other.bind(("127.0.0.1", port))
+
+
+def test_a_reserved_port_is_taken_by_no_one_but_the_child_it_is_for():
+    with reserve_port() as reservation:
+        port = reservation.port
+        with pytest.raises(ConnectionRefusedError):  # nothing listens until the child does
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        with socket.socket() as other, pytest.raises(OSError):  # a plain bind is refused
+            other.bind(("127.0.0.1", port))
+        taken = set()
+        for _ in range(300):  # nor does the kernel hand it to anyone asking for any port
+            with socket.socket() as anyone:
+                anyone.bind(("127.0.0.1", 0))
+                taken.add(anyone.getsockname()[1])
+        assert port not in taken
+        with socket.socket() as child:  # a server that binds as Go and uvicorn do can listen
+            child.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            child.bind(("127.0.0.1", port))
+            child.listen()
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def test_port_conflict_is_recognised_only_for_our_ports():

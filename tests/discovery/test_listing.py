@@ -18,6 +18,7 @@ from app.discovery.listing import (
 from app.oci_clients import client_config
 from testkit.datascience_api import LLAMA_CPP_IMAGE, TGI_IMAGE
 from testkit.oci_credentials import fake_ocid, make_api_key_profile
+from testkit.ports import refused_port
 
 
 def test_lists_every_state_with_fields_mapped(datascience, make_lister, compartment):
@@ -156,17 +157,18 @@ def test_a_refused_signature_is_not_authenticated(datascience, compartment, tmp_
 
 
 def test_an_unreachable_endpoint_is_reported_as_such(compartment, sdk_signer):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    lister = DeploymentLister(
-        ListingConfig(
-            (compartment,), "us-ashburn-1", endpoint=f"http://127.0.0.1:{port}", connect_timeout=1
-        ),
-        lambda: sdk_signer,
-    )
-    with pytest.raises(ListingError) as info:
-        lister()
+    with refused_port() as port:  # held while the lister tries: no one else can listen there
+        lister = DeploymentLister(
+            ListingConfig(
+                (compartment,),
+                "us-ashburn-1",
+                endpoint=f"http://127.0.0.1:{port}",
+                connect_timeout=1,
+            ),
+            lambda: sdk_signer,
+        )
+        with pytest.raises(ListingError) as info:
+            lister()
     assert info.value.kind == "unreachable"
     assert f"127.0.0.1:{port}" in info.value.summary
 

@@ -43,7 +43,7 @@ from testkit.oci_credentials import (
     make_security_token_profile,
     write_config_profile,
 )
-from testkit.ports import free_port
+from testkit.ports import kept_port
 from tests.support.instance_principal import InstancePrincipalStandIn
 from tests.support.signed_upstream import SignedUpstream
 
@@ -421,8 +421,10 @@ def give_to(path: Path, uid: int, gid: int) -> None:
 
 
 def ports() -> dict[str, str]:
+    """The stack's ports, reserved for the rest of the session (the container shares the host's
+    network): no other process can take one before the stack's programs bind it."""
     names = ("PROXY_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT", "ALERTMANAGER_PORT")
-    return {name: str(free_port()) for name in names}
+    return {name: str(kept_port()) for name in names}
 
 
 # --- the image as built --------------------------------------------------------------------------
@@ -727,7 +729,7 @@ def test_auth_mode_signs_scrapes_inside_the_image(
             expected = None  # the token is minted at start-up; checked below
         give_to(oci_dir, uid, gid)
         upstream = stack.enter_context(SignedUpstream(registry))
-        env.update(TARGETS=f"md={upstream.url}", PROXY_PORT=str(free_port()))
+        env.update(TARGETS=f"md={upstream.url}", PROXY_PORT=str(kept_port()))
         argv = [
             *image.config["Entrypoint"],
             "aqua-metrics",

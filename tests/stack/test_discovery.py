@@ -1,8 +1,9 @@
 """Fleet discovery in the real stack: `aqua-metrics start` (supervisord, proxy, Prometheus) with only
 OCI_COMPARTMENT_ID set, over the Data Science stand-in and signature-checking deployment stand-ins.
 
-One stack serves every check (module scope); the checks run in file order and change the stand-in's
-fleet as they go. Everything is polled with deadlines; timing claims are read from the sample
+One stack (default DISCOVERY_SCOPE=aqua) serves every check (module scope); the checks run in file
+order and change the stand-in's fleet as they go. The last check starts a second stack over the same
+fleet with DISCOVERY_SCOPE=all, which must scrape the non-AQUA deployment too. Everything is polled with deadlines; timing claims are read from the sample
 timestamps Prometheus stored, not from how fast the test happened to poll.
 """
 
@@ -83,9 +84,9 @@ def fleet(registry, api_key):
     fleet.close()
 
 
-@pytest.fixture(scope="module")
-def stack(fleet, api_key):
-    stack = Stack.create(
+def _discovering_stack(fleet: Fleet, api_key, **settings: str) -> Stack:
+    """A stack with only the compartment (and the stand-ins' endpoint) set, plus `settings`."""
+    return Stack.create(
         OCI_COMPARTMENT_ID=fleet.compartment,
         OCI_DATA_SCIENCE_ENDPOINT=fleet.api.endpoint,
         OCI_REGION=REGION,
@@ -93,7 +94,13 @@ def stack(fleet, api_key):
         DISCOVERY_INTERVAL=f"{DISCOVERY_INTERVAL:g}s",
         SCRAPE_INTERVAL=f"{SCRAPE_INTERVAL:g}s",
         SCRAPE_TIMEOUT="1s",
+        **settings,
     )
+
+
+@pytest.fixture(scope="module")
+def stack(fleet, api_key):
+    stack = _discovering_stack(fleet, api_key)
     try:
         yield stack.start()
     finally:
@@ -211,3 +218,33 @@ def test_an_api_outage_keeps_scraping_the_last_known_fleet(stack, fleet):
         assert stack.logs().count("discovery: failing (server_error: HTTP 500") == 1
     finally:
         fleet.api.clear_fault()
+
+
+def test_scope_all_also_scrapes_the_non_aqua_deployment_with_its_labels(fleet, api_key):
+    everything = _discovering_stack(fleet, api_key, DISCOVERY_SCOPE="all")
+    try:
+        everything.start()
+        series = everything.wait_for(
+            'vllm:num_requests_running{job="vllm"}', predicate=lambda r: len(r) >= 3
+        )
+        by_name = {s["metric"]["deployment"]: s["metric"] for s in series}
+        assert set(by_name) == {"chat-prod", "summarizer", "custom-byoc"}
+        custom = by_name["custom-byoc"]
+        assert {k: custom.get(k, "") for k in TARGET_LABELS} == {
+            "deployment": "custom-byoc",
+            "deployment_ocid": fleet.custom.id,
+            "region": REGION,
+            "display_name": "Custom BYOC",
+            "aqua_model": "",  # no aqua_model_name tag: Prometheus drops the empty label
+            "shape": "VM.GPU.A10.2",
+            "inference_container": "vllm",
+        }
+        assert custom["model_name"] == "test-model"
+        assert _sd_names(everything) == {"chat-prod", "summarizer", "custom-byoc"}
+        # Scraped through the proxy with signatures the deployment stand-in verified.
+        scrapes = fleet.upstreams["custom"].requests
+        assert scrapes and all(r.verified for r in scrapes)
+        # Still only ACTIVE ones: the FAILED and CREATING deployments were never contacted.
+        assert fleet.upstreams["failed"].requests == fleet.upstreams["creating"].requests == []
+    finally:
+        everything.cleanup()

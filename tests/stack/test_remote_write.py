@@ -4,8 +4,10 @@ One receiver and two stacks serve every test of this module (starting them is th
 
 - `server`: PROMETHEUS_MODE=server (local TSDB and rules) plus remote_write, MONITOR_NAME region-a;
 - `agent`: PROMETHEUS_MODE=agent (no local queries, only a WAL that forwards), MONITOR_NAME region-b,
-  with the Grafana stand-in so its datasource provisioning is rendered. It writes through vmauth,
-  which lets only requests with its bearer token (REMOTE_WRITE_BEARER_TOKEN__FILE) through.
+  with the Grafana stand-in so its datasource provisioning is rendered. It writes through a tenant
+  gate, which routes only writes carrying its tenant headers (REMOTE_WRITE_HEADERS: X-Scope-OrgID as
+  Mimir wants it, THANOS-TENANT as Thanos Receive does), then through vmauth, which lets only
+  requests with its bearer token (REMOTE_WRITE_BEARER_TOKEN__FILE) through.
 
 Both scrape the built-in demo deployment every 2 s. The one long scenario, the receiver stopped for
 two minutes, runs last and once: the backlog in each stack's WAL must fill the window without a gap.
@@ -24,7 +26,13 @@ import pytest
 import yaml
 
 from testkit.binaries import find_binary
-from testkit.receivers import BearerGate, PrometheusReceiver, QueryError, VictoriaMetrics
+from testkit.receivers import (
+    BearerGate,
+    PrometheusReceiver,
+    QueryError,
+    TenantGate,
+    VictoriaMetrics,
+)
 from testkit.stack import Stack, short_tmp_dir
 from testkit.waiting import wait_until
 from tests.stack.test_dashboard_queries import (
@@ -51,6 +59,7 @@ SERVER, AGENT = "region-a", "region-b"
 # A member of the demo fleet that is always up (the fleet's flaky member goes down later).
 DEMO = "demo-chat"
 AGENT_TOKEN = "agent-token-7f3a9c41d2"
+TENANT_HEADERS = {"X-Scope-OrgID": "tenant-a", "THANOS-TENANT": "tenant-a"}
 # Scrapes the receiver must hold of each stack before the checks (rate() over 1m windows).
 DATA_SCRAPES = 20
 OUTAGE_SECONDS = 120
@@ -87,13 +96,20 @@ def gate(receiver, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def agent(receiver, gate, tmp_path_factory):
+def tenant_gate(gate):
+    with TenantGate(gate.url, TENANT_HEADERS) as tenant_gate:
+        yield tenant_gate
+
+
+@pytest.fixture(scope="module")
+def agent(receiver, tenant_gate, tmp_path_factory):
     grafana = install_fake_grafana(tmp_path_factory.mktemp("grafana"))
     token_file = tmp_path_factory.mktemp("secrets") / "remote-write-token"
     token_file.write_text(AGENT_TOKEN + "\n")
     stack = Stack.create(
         PROMETHEUS_MODE="agent",
-        REMOTE_WRITE_URL=gate.write_url,
+        REMOTE_WRITE_URL=tenant_gate.write_url,
+        REMOTE_WRITE_HEADERS=",".join(f"{name}={value}" for name, value in TENANT_HEADERS.items()),
         REMOTE_WRITE_BEARER_TOKEN__FILE=str(token_file),
         MONITOR_NAME=AGENT,
         GRAFANA_ENABLED="true",
@@ -149,8 +165,11 @@ def test_two_stacks_writing_into_one_store_stay_apart(filled, server, agent):
     assert sorted(s["metric"]["aqua_monitor"] for s in counters) == sorted([SERVER, AGENT])
 
 
-def test_agent_mode_forwards_without_local_queries(filled, agent, receiver, gate):
-    # Its samples arrived (`filled`) through a gate that refuses writes without the token.
+def test_agent_mode_forwards_without_local_queries(filled, agent, receiver, gate, tenant_gate):
+    # Its samples arrived (`filled`) through a gate that routes only writes with the tenant
+    # headers (every write the agent sent had them), then one that refuses writes without the token.
+    assert tenant_gate.forwarded > 0 and tenant_gate.refused == []
+    assert tenant_gate.status_without_tenant() == 401
     assert gate.status_without_token() == 401
     assert AGENT_TOKEN not in (agent.data_dir / "runtime" / "prometheus.yml").read_text()
     assert AGENT_TOKEN not in agent.logs()
