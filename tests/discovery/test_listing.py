@@ -156,21 +156,24 @@ def test_a_refused_signature_is_not_authenticated(datascience, compartment, tmp_
     assert datascience.calls[-1].status == 401
 
 
+def _failing_listing(compartment, sdk_signer, port: int, **timeouts: float) -> ListingError:
+    """The error a listing against a loopback port raises."""
+    lister = DeploymentLister(
+        ListingConfig(
+            (compartment,), "us-ashburn-1", endpoint=f"http://127.0.0.1:{port}", **timeouts
+        ),
+        lambda: sdk_signer,
+    )
+    with pytest.raises(ListingError) as info:
+        lister()
+    return info.value
+
+
 def test_an_unreachable_endpoint_is_reported_as_such(compartment, sdk_signer):
     with refused_port() as port:  # held while the lister tries: no one else can listen there
-        lister = DeploymentLister(
-            ListingConfig(
-                (compartment,),
-                "us-ashburn-1",
-                endpoint=f"http://127.0.0.1:{port}",
-                connect_timeout=1,
-            ),
-            lambda: sdk_signer,
-        )
-        with pytest.raises(ListingError) as info:
-            lister()
-    assert info.value.kind == "unreachable"
-    assert f"127.0.0.1:{port}" in info.value.summary
+        error = _failing_listing(compartment, sdk_signer, port, connect_timeout=1)
+    assert error.kind == "unreachable"
+    assert f"127.0.0.1:{port}" in error.summary
 
 
 def test_a_silent_endpoint_times_out(compartment, sdk_signer):
@@ -178,19 +181,8 @@ def test_a_silent_endpoint_times_out(compartment, sdk_signer):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)  # accepts connections, never answers
         port = silent.getsockname()[1]
-        lister = DeploymentLister(
-            ListingConfig(
-                (compartment,),
-                "us-ashburn-1",
-                endpoint=f"http://127.0.0.1:{port}",
-                connect_timeout=1,
-                read_timeout=0.5,
-            ),
-            lambda: sdk_signer,
-        )
-        with pytest.raises(ListingError) as info:
-            lister()
-    assert info.value.kind == "timeout"
+        error = _failing_listing(compartment, sdk_signer, port, connect_timeout=1, read_timeout=0.5)
+    assert error.kind == "timeout"
 
 
 def test_a_new_signer_object_gets_a_new_client(datascience, compartment, sdk_signer, api_key):
