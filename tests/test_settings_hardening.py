@@ -25,8 +25,52 @@ def _non_utf8_config(folder: Path) -> Path:
     return path
 
 
+def _non_utf8_alertmanager_config(folder: Path) -> Path:
+    path = folder / "alertmanager.yml"
+    path.write_bytes(b"route:\n  receiver: \xff\xfe\n")
+    return path
+
+
+_EMAIL = {"ALERT_EMAIL_TO": "ops@example.com", "SMTP_FROM": "aqua@example.com"}
+_HUGE = "9" * 5000  # more digits than int() converts (4300): a ValueError unless caught
+
 # (settings, the line's expected start). Values that need a file get a callable.
 BAD_VALUES = [
+    # Numbers are ASCII digits only: other scripts' digits ("٢٤", "²") are not numbers here.
+    ({"SCRAPE_INTERVAL": "٢٤s"}, "SCRAPE_INTERVAL: '٢٤s' is not a duration"),
+    ({"SCRAPE_TIMEOUT": "²s"}, "SCRAPE_TIMEOUT: '²s' is not a duration"),
+    ({"DEMO_DEPLOYMENTS": "٣"}, "DEMO_DEPLOYMENTS: '٣' is not a whole number from 1 to 10"),
+    ({"DEMO_DEPLOYMENTS": "²"}, "DEMO_DEPLOYMENTS: '²' is not a whole number from 1 to 10"),
+    (
+        {**_EMAIL, "SMTP_SMARTHOST": "smtp.example.com:٢٥"},
+        "SMTP_SMARTHOST: 'smtp.example.com:٢٥' is not host:port",
+    ),
+    (
+        {**_EMAIL, "SMTP_SMARTHOST": "smtp.example.com:99999"},
+        "SMTP_SMARTHOST: 'smtp.example.com:99999' is not host:port (port 1-65535)",
+    ),
+    ({"PROMETHEUS_RETENTION_SIZE": "٢GB"}, "PROMETHEUS_RETENTION_SIZE: '٢GB' is not a size"),
+    ({"SCRAPE_BODY_SIZE_LIMIT": "٦٤MB"}, "SCRAPE_BODY_SIZE_LIMIT: '٦٤MB' is not a size"),
+    # In range: huge numbers are too large, never a ValueError from int().
+    ({"PROXY_PORT": _HUGE}, f"PROXY_PORT: '{_HUGE}' is not a port number (1-65535)"),
+    ({"SCRAPE_SAMPLE_LIMIT": _HUGE}, f"SCRAPE_SAMPLE_LIMIT: '{_HUGE}' is too large"),
+    ({"SCRAPE_INTERVAL": _HUGE + "s"}, f"SCRAPE_INTERVAL: '{_HUGE}s' is too long"),
+    ({"PROMETHEUS_RETENTION_TIME": "300000d"}, "PROMETHEUS_RETENTION_TIME: '300000d' is too long"),
+    ({"SCRAPE_BODY_SIZE_LIMIT": _HUGE + "MB"}, f"SCRAPE_BODY_SIZE_LIMIT: '{_HUGE}MB' is too large"),
+    (
+        {"PROMETHEUS_RETENTION_SIZE": _HUGE + "MB"},
+        f"PROMETHEUS_RETENTION_SIZE: '{_HUGE}MB' is too large",
+    ),
+    ({"DEMO_DEPLOYMENTS": _HUGE}, "DEMO_DEPLOYMENTS: "),
+    # Files a setting names: readable UTF-8 text, or one line naming the setting.
+    (
+        {"ALERTMANAGER_CONFIG_FILE": "~nosuchuser/alertmanager.yml"},
+        "ALERTMANAGER_CONFIG_FILE: ~nosuchuser/alertmanager.yml: cannot expand ~",
+    ),
+    (
+        {"ALERTMANAGER_CONFIG_FILE": _non_utf8_alertmanager_config},
+        "ALERTMANAGER_CONFIG_FILE: {config} is not UTF-8 text",
+    ),
     ({"UPSTREAM_TIMEOUT_SECONDS": "nan"}, "UPSTREAM_TIMEOUT_SECONDS: 'nan' is not a number"),
     ({"UPSTREAM_TIMEOUT_SECONDS": "inf"}, "UPSTREAM_TIMEOUT_SECONDS: 'inf' is not a number"),
     ({"UPSTREAM_TIMEOUT_SECONDS": "1e9"}, "UPSTREAM_TIMEOUT_SECONDS: '1e9' is not a number"),
