@@ -6,6 +6,7 @@ bind, nothing started (issue 16).
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -162,15 +163,36 @@ def test_good_edge_values_are_accepted(tmp_path):
     assert settings.scrape_sample_limit == 2000
 
 
-def test_a_host_that_is_not_ours_is_not_called_a_port_in_use(tmp_path):
+@pytest.mark.parametrize("command", ["start", "proxy"])
+def test_a_host_that_is_not_ours_is_not_called_a_port_in_use(command):
     """192.0.2.1 (TEST-NET-1) is a valid address but none of this machine's: binding it fails
-    with EADDRNOTAVAIL. Nothing is sent anywhere: start only tries to bind."""
-    env = base_environment({"DATA_DIR": str(short_tmp_dir()), "PROXY_HOST": "192.0.2.1"})
-    result = _run("start", env)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("aqua-metrics: PROXY_HOST: cannot listen on 192.0.2.1:")
-    assert "not an address of this machine" in result.stderr
-    assert "already in use" not in result.stderr
+    with EADDRNOTAVAIL. Nothing is sent anywhere: the command only tries to bind."""
+    port = free_port()
+    env = base_environment(
+        {"DATA_DIR": str(short_tmp_dir()), "PROXY_HOST": "192.0.2.1", "PROXY_PORT": str(port)}
+    )
+    result = _run(command, env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"aqua-metrics: PROXY_HOST: cannot listen on 192.0.2.1:{port}: "
+        "not an address of this machine"
+    ], result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["start", "proxy"])
+def test_a_proxy_port_in_use_is_one_line(command):
+    """A port another program listens on (held open here): one line naming PROXY_PORT, exit 2,
+    the same for `proxy` as for `start` (not uvicorn's log lines and its exit 3)."""
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        env = base_environment({"DATA_DIR": str(short_tmp_dir()), "PROXY_PORT": str(port)})
+        result = _run(command, env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"aqua-metrics: PROXY_PORT: 127.0.0.1:{port} is already in use"
+    ], result.stderr
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize("command", ["check", "start"])

@@ -9,11 +9,9 @@ turns into exit code 1 (supervisord itself would exit 0).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ from typing import BinaryIO
 
 from app.alerts.amtool import check_config
 from app.errors import ConfigError
+from app.listening import check_can_listen
 from app.settings import Settings
 from app.stack import files
 from app.stack.binaries import (
@@ -84,34 +83,6 @@ def _check_writable(data_dir: Path) -> None:
         raise StartError(f"DATA_DIR: {data_dir} is not writable by uid {os.getuid()}")
 
 
-def _check_port_free(setting: str, host: str, port: int, host_setting: str | None = None) -> None:
-    """Bind the address once to see that the program will be able to: say which problem it is."""
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except (OSError, UnicodeError):
-        raise StartError(
-            f"{host_setting or setting}: {host} does not resolve to an address"
-        ) from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise StartError(f"{setting}: {host}:{port} is already in use") from None
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise StartError(
-                    f"{host_setting or setting}: cannot listen on {host}:{port}: "
-                    "not an address of this machine"
-                ) from None
-            raise StartError(
-                f"{setting}: cannot listen on {host}:{port} ({exc.strerror})"
-            ) from None
-
-
 def _clear_a_dead_stack(layout: DataLayout) -> None:
     """Refuse when a stack runs on this DATA_DIR; stop what a crashed one left, in one line."""
     running = running_supervisord(layout)
@@ -159,11 +130,11 @@ def plan_stack(settings: Settings) -> StackPlan:
         )
     _check_writable(settings.data_dir)
     _clear_a_dead_stack(DataLayout(settings.data_dir.resolve()))
-    _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port, "PROXY_HOST")
-    _check_port_free("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
-    _check_port_free("ALERTMANAGER_PORT", "127.0.0.1", settings.alerting.port)
+    check_can_listen("PROXY_PORT", settings.proxy.host, settings.proxy.port, "PROXY_HOST")
+    check_can_listen("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
+    check_can_listen("ALERTMANAGER_PORT", "127.0.0.1", settings.alerting.port)
     if grafana is not None:
-        _check_port_free("GRAFANA_PORT", "0.0.0.0", settings.grafana.port)
+        check_can_listen("GRAFANA_PORT", "0.0.0.0", settings.grafana.port)
     return StackPlan(
         settings=settings,
         layout=DataLayout(settings.data_dir.resolve()),
