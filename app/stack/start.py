@@ -91,7 +91,14 @@ def _clear_a_dead_stack(layout: DataLayout) -> None:
             f"DATA_DIR: a stack is already running on {layout.data_dir} (supervisord pid "
             f"{running}); stop it first (aqua-metrics ctl shutdown)"
         )
-    stale = supervisord_pid_file(layout).exists()
+    stale_files = [
+        what
+        for what, path in (
+            ("pid file", supervisord_pid_file(layout)),
+            ("supervisord socket", layout.supervisor_socket),
+        )
+        if path.exists() or path.is_symlink()
+    ]
     stopped = stop_leftovers(layout)
     if stopped:
         print(
@@ -99,10 +106,10 @@ def _clear_a_dead_stack(layout: DataLayout) -> None:
             f"{layout.data_dir} that did not shut down (pids {', '.join(map(str, stopped))})",
             flush=True,
         )
-    elif stale:
+    elif stale_files:
         print(
-            f"aqua-metrics: removed the stale pid file of a stack on {layout.data_dir} "
-            "that did not shut down",
+            f"aqua-metrics: removed the stale {' and '.join(stale_files)} of a stack on "
+            f"{layout.data_dir} that did not shut down",
             flush=True,
         )
 
