@@ -114,16 +114,29 @@ def _clear_a_dead_stack(layout: DataLayout) -> None:
         )
 
 
+def _required_program(
+    found: Path | None, setting: str, configured: str | None, executable: str, install: str
+) -> Path:
+    """`found`, or StartError naming `setting` when `executable` is neither where that setting
+    points (`configured`) nor on PATH, saying what to `install`."""
+    if found is None:
+        raise StartError(
+            f"{setting}: no {executable} executable at {configured or 'PATH'}; "
+            f"install {install} (make deps) or set {setting}"
+        )
+    return found
+
+
 def plan_stack(settings: Settings) -> StackPlan:
     """Every check that needs no running process. Raises StartError or CredentialsError."""
     check_credentials(settings)
-    prometheus = find_prometheus(settings)
-    if prometheus is None:
-        where = settings.prometheus.binary or "PATH"
-        raise StartError(
-            f"PROMETHEUS_BIN: no prometheus executable at {where}; "
-            "install Prometheus 3 (make deps) or set PROMETHEUS_BIN"
-        )
+    prometheus = _required_program(
+        find_prometheus(settings),
+        "PROMETHEUS_BIN",
+        settings.prometheus.binary,
+        "prometheus",
+        "Prometheus 3",
+    )
     alertmanager, amtool = _resolve_alertmanager(settings)
     grafana = resolve_grafana(settings)
     if (
@@ -154,13 +167,13 @@ def plan_stack(settings: Settings) -> StackPlan:
 
 def _resolve_alertmanager(settings: Settings) -> tuple[Path, Path]:
     """Alertmanager and the amtool that checks its configuration; both are required."""
-    alertmanager = find_alertmanager(settings)
-    if alertmanager is None:
-        where = settings.alerting.binary or "PATH"
-        raise StartError(
-            f"ALERTMANAGER_BIN: no alertmanager executable at {where}; "
-            "install Alertmanager (make deps) or set ALERTMANAGER_BIN"
-        )
+    alertmanager = _required_program(
+        find_alertmanager(settings),
+        "ALERTMANAGER_BIN",
+        settings.alerting.binary,
+        "alertmanager",
+        "Alertmanager",
+    )
     if alertmanager.name == "prometheus-alertmanager" and not DEBIAN_TEMPLATES.is_file():
         raise StartError(
             f"ALERTMANAGER_BIN: Debian's {alertmanager} reads its templates from "
