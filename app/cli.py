@@ -143,13 +143,17 @@ def cmd_discover(_: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_proxy(_: argparse.Namespace, settings: Settings) -> int:
+    from app.listening import check_can_listen
     from app.logs import configure_logging
     from app.stack.parent_death import die_with_supervisord
 
     die_with_supervisord()
 
-    configure_logging(settings.proxy.log_level)
-    credentials = build_credentials(settings.proxy.auth)
+    # As `start` does: a port in use or an address not this machine's is one line, exit 2.
+    proxy = settings.proxy
+    check_can_listen("PROXY_PORT", proxy.host, proxy.port, "PROXY_HOST")
+    configure_logging(proxy.log_level)
+    credentials = build_credentials(proxy.auth)
 
     import uvicorn
 

@@ -354,12 +354,46 @@ def test_central_defaults_are_a_server_writing_nowhere(tmp_path):
     assert central.monitor_name  # derived from the host: never empty
 
 
-def test_monitor_name_default_is_stable_and_names_the_region(tmp_path):
-    env = {"DATA_DIR": str(tmp_path), "OCI_RESOURCE_PRINCIPAL_REGION": "eu-frankfurt-1"}
+@pytest.mark.parametrize(
+    ("credentials", "extra", "region"),
+    [
+        ("none", {"OCI_RESOURCE_PRINCIPAL_REGION": "eu-frankfurt-1"}, "eu-frankfurt-1"),
+        # Discovery with an API key: OCI_REGION, else the config profile's region.
+        ("api_key", {"OCI_COMPARTMENT_ID": COMPARTMENT}, "profile"),
+        ("api_key", {"OCI_COMPARTMENT_ID": COMPARTMENT, "OCI_REGION": "eu-paris-1"}, "eu-paris-1"),
+        (
+            "none",
+            {
+                "OCI_COMPARTMENT_ID": COMPARTMENT,
+                "OCI_AUTH": "instance_principal",
+                "OCI_REGION": "ap-tokyo-1",
+            },
+            "ap-tokyo-1",
+        ),
+    ],
+)
+def test_monitor_name_default_is_stable_and_names_the_region(
+    credentials, extra, region, tmp_path, api_key
+):
+    """`<region>-<host>`: the region as settings know it, the host as without a region."""
+    host_only = load_settings({"DATA_DIR": str(tmp_path)}).central.monitor_name
+    env = {"DATA_DIR": str(tmp_path), **extra}
+    if credentials == "api_key":
+        env["OCI_CONFIG_FILE"] = str(api_key.config_path)
+    expected_region = api_key.region if region == "profile" else region
     first = load_settings(env).central.monitor_name
     assert first == load_settings(env).central.monitor_name
-    assert first.startswith("eu-frankfurt-1-")
+    assert first == f"{expected_region}-{host_only}"
     assert load_settings({**env, "MONITOR_NAME": "fra-prod"}).central.monitor_name == "fra-prod"
+
+
+def test_monitor_name_without_any_region_is_the_host(tmp_path):
+    """An instance principal without OCI_REGION: its region is known only to the metadata."""
+    env = {"DATA_DIR": str(tmp_path), "OCI_COMPARTMENT_ID": COMPARTMENT}
+    host_only = load_settings({"DATA_DIR": str(tmp_path)}).central.monitor_name
+    assert load_settings({**env, "OCI_AUTH": "instance_principal"}).central.monitor_name == (
+        host_only
+    )
 
 
 def test_remote_write_with_bearer_token_from_a_file_and_tenant_headers(tmp_path):

@@ -6,6 +6,7 @@ bind, nothing started (issue 16).
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,8 +26,52 @@ def _non_utf8_config(folder: Path) -> Path:
     return path
 
 
+def _non_utf8_alertmanager_config(folder: Path) -> Path:
+    path = folder / "alertmanager.yml"
+    path.write_bytes(b"route:\n  receiver: \xff\xfe\n")
+    return path
+
+
+_EMAIL = {"ALERT_EMAIL_TO": "ops@example.com", "SMTP_FROM": "aqua@example.com"}
+_HUGE = "9" * 5000  # more digits than int() converts (4300): a ValueError unless caught
+
 # (settings, the line's expected start). Values that need a file get a callable.
 BAD_VALUES = [
+    # Numbers are ASCII digits only: other scripts' digits ("٢٤", "²") are not numbers here.
+    ({"SCRAPE_INTERVAL": "٢٤s"}, "SCRAPE_INTERVAL: '٢٤s' is not a duration"),
+    ({"SCRAPE_TIMEOUT": "²s"}, "SCRAPE_TIMEOUT: '²s' is not a duration"),
+    ({"DEMO_DEPLOYMENTS": "٣"}, "DEMO_DEPLOYMENTS: '٣' is not a whole number from 1 to 10"),
+    ({"DEMO_DEPLOYMENTS": "²"}, "DEMO_DEPLOYMENTS: '²' is not a whole number from 1 to 10"),
+    (
+        {**_EMAIL, "SMTP_SMARTHOST": "smtp.example.com:٢٥"},
+        "SMTP_SMARTHOST: 'smtp.example.com:٢٥' is not host:port",
+    ),
+    (
+        {**_EMAIL, "SMTP_SMARTHOST": "smtp.example.com:99999"},
+        "SMTP_SMARTHOST: 'smtp.example.com:99999' is not host:port (port 1-65535)",
+    ),
+    ({"PROMETHEUS_RETENTION_SIZE": "٢GB"}, "PROMETHEUS_RETENTION_SIZE: '٢GB' is not a size"),
+    ({"SCRAPE_BODY_SIZE_LIMIT": "٦٤MB"}, "SCRAPE_BODY_SIZE_LIMIT: '٦٤MB' is not a size"),
+    # In range: huge numbers are too large, never a ValueError from int().
+    ({"PROXY_PORT": _HUGE}, f"PROXY_PORT: '{_HUGE}' is not a port number (1-65535)"),
+    ({"SCRAPE_SAMPLE_LIMIT": _HUGE}, f"SCRAPE_SAMPLE_LIMIT: '{_HUGE}' is too large"),
+    ({"SCRAPE_INTERVAL": _HUGE + "s"}, f"SCRAPE_INTERVAL: '{_HUGE}s' is too long"),
+    ({"PROMETHEUS_RETENTION_TIME": "300000d"}, "PROMETHEUS_RETENTION_TIME: '300000d' is too long"),
+    ({"SCRAPE_BODY_SIZE_LIMIT": _HUGE + "MB"}, f"SCRAPE_BODY_SIZE_LIMIT: '{_HUGE}MB' is too large"),
+    (
+        {"PROMETHEUS_RETENTION_SIZE": _HUGE + "MB"},
+        f"PROMETHEUS_RETENTION_SIZE: '{_HUGE}MB' is too large",
+    ),
+    ({"DEMO_DEPLOYMENTS": _HUGE}, "DEMO_DEPLOYMENTS: "),
+    # Files a setting names: readable UTF-8 text, or one line naming the setting.
+    (
+        {"ALERTMANAGER_CONFIG_FILE": "~nosuchuser/alertmanager.yml"},
+        "ALERTMANAGER_CONFIG_FILE: ~nosuchuser/alertmanager.yml: cannot expand ~",
+    ),
+    (
+        {"ALERTMANAGER_CONFIG_FILE": _non_utf8_alertmanager_config},
+        "ALERTMANAGER_CONFIG_FILE: {config} is not UTF-8 text",
+    ),
     ({"UPSTREAM_TIMEOUT_SECONDS": "nan"}, "UPSTREAM_TIMEOUT_SECONDS: 'nan' is not a number"),
     ({"UPSTREAM_TIMEOUT_SECONDS": "inf"}, "UPSTREAM_TIMEOUT_SECONDS: 'inf' is not a number"),
     ({"UPSTREAM_TIMEOUT_SECONDS": "1e9"}, "UPSTREAM_TIMEOUT_SECONDS: '1e9' is not a number"),
@@ -118,15 +163,36 @@ def test_good_edge_values_are_accepted(tmp_path):
     assert settings.scrape_sample_limit == 2000
 
 
-def test_a_host_that_is_not_ours_is_not_called_a_port_in_use(tmp_path):
+@pytest.mark.parametrize("command", ["start", "proxy"])
+def test_a_host_that_is_not_ours_is_not_called_a_port_in_use(command):
     """192.0.2.1 (TEST-NET-1) is a valid address but none of this machine's: binding it fails
-    with EADDRNOTAVAIL. Nothing is sent anywhere: start only tries to bind."""
-    env = base_environment({"DATA_DIR": str(short_tmp_dir()), "PROXY_HOST": "192.0.2.1"})
-    result = _run("start", env)
-    assert result.returncode == 2
-    assert result.stderr.strip().startswith("aqua-metrics: PROXY_HOST: cannot listen on 192.0.2.1:")
-    assert "not an address of this machine" in result.stderr
-    assert "already in use" not in result.stderr
+    with EADDRNOTAVAIL. Nothing is sent anywhere: the command only tries to bind."""
+    port = free_port()
+    env = base_environment(
+        {"DATA_DIR": str(short_tmp_dir()), "PROXY_HOST": "192.0.2.1", "PROXY_PORT": str(port)}
+    )
+    result = _run(command, env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"aqua-metrics: PROXY_HOST: cannot listen on 192.0.2.1:{port}: "
+        "not an address of this machine"
+    ], result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["start", "proxy"])
+def test_a_proxy_port_in_use_is_one_line(command):
+    """A port another program listens on (held open here): one line naming PROXY_PORT, exit 2,
+    the same for `proxy` as for `start` (not uvicorn's log lines and its exit 3)."""
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        env = base_environment({"DATA_DIR": str(short_tmp_dir()), "PROXY_PORT": str(port)})
+        result = _run(command, env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"aqua-metrics: PROXY_PORT: 127.0.0.1:{port} is already in use"
+    ], result.stderr
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize("command", ["check", "start"])

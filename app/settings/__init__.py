@@ -14,6 +14,7 @@ from app.settings.central import (
     GrafanaDatasourceSettings,
     HttpAuth,
     RemoteWriteSettings,
+    collector_region,
     default_monitor_name,
 )
 from app.settings.discovery import (
@@ -60,6 +61,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "_Reader",
+    "collector_region",
     "default_data_dir",
     "default_monitor_name",
     "host_problem",

@@ -12,7 +12,7 @@ from app.settings.reader import Secret, _Reader
 from app.targets import is_loopback_host
 
 TOPIC_OCID = re.compile(r"^ocid1\.onstopic\.[a-z0-9]+\.[a-z0-9-]*\.(?:[a-z0-9-]*\.)?[a-z0-9]+$")
-_SMARTHOST = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
+_SMARTHOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})", re.ASCII)
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
 
 
@@ -102,8 +102,8 @@ def _read_email(read: _Reader) -> EmailReceiver | None:
         read.problems.append("ALERT_EMAIL_TO: give e-mail addresses separated by commas")
     if smarthost is None:
         read.problems.append("ALERT_EMAIL_TO: e-mail needs SMTP_SMARTHOST (host:port)")
-    elif not _SMARTHOST.match(smarthost):
-        read.problems.append(f"SMTP_SMARTHOST: {smarthost!r} is not host:port")
+    elif not (match := _SMARTHOST.fullmatch(smarthost)) or not 1 <= int(match[1]) <= 65535:
+        read.problems.append(f"SMTP_SMARTHOST: {smarthost!r} is not host:port (port 1-65535)")
     if sender is None:
         read.problems.append("ALERT_EMAIL_TO: e-mail needs SMTP_FROM (the sender address)")
     elif not _EMAIL.match(sender):
@@ -191,13 +191,5 @@ def _read_alertmanager_config_file(read: _Reader) -> tuple[Path | None, Secret |
     raw = read.optional("ALERTMANAGER_CONFIG_FILE")
     if raw is None:
         return None, None
-    path = Path(raw).expanduser()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        read.problems.append(f"ALERTMANAGER_CONFIG_FILE: cannot read {path} ({exc.strerror})")
-        return path, None
-    if not text.strip():
-        read.problems.append(f"ALERTMANAGER_CONFIG_FILE: {path} is empty")
-        return path, None
-    return path, Secret(text)
+    path, text = read.text_file("ALERTMANAGER_CONFIG_FILE", raw)
+    return path or Path(raw), Secret(text) if text is not None else None

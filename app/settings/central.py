@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from app.oci_config import ResolvedAuth
+from app.settings.discovery import RESOURCE_PRINCIPAL_REGION_ENV, DiscoverySettings
 from app.settings.prometheus import BasicAuthLogin
 from app.settings.reader import Secret, _Reader
 from app.targets import Target, is_loopback_host
@@ -83,11 +85,27 @@ class CentralSettings:
         return self.mode == "agent"
 
 
-def default_monitor_name(environ: Mapping[str, str], targets: tuple[Target, ...]) -> str:
-    """`<region>-<host>` (or `<host>`): stable for one collector, distinct between collectors."""
-    region = environ.get("OCI_RESOURCE_PRINCIPAL_REGION") or next(
-        (t.labels["region"] for t in targets if "region" in t.labels), ""
+def collector_region(
+    environ: Mapping[str, str],
+    targets: tuple[Target, ...],
+    discovery: DiscoverySettings | None,
+    auth: ResolvedAuth,
+) -> str | None:
+    """The region this collector watches, as far as the settings know it: discovery's (OCI_REGION,
+    else the credentials' region), the resource principal's, the static targets' URLs', else the
+    config profile's; None when none names one (an instance principal's region is only known
+    once its signer asks the instance metadata)."""
+    candidates = (
+        discovery.region if discovery is not None else None,
+        environ.get(RESOURCE_PRINCIPAL_REGION_ENV, "").strip(),
+        next((t.labels["region"] for t in targets if "region" in t.labels), None),
+        auth.profile_region,
     )
+    return next((region for region in candidates if region), None)
+
+
+def default_monitor_name(region: str | None) -> str:
+    """`<region>-<host>` (or `<host>`): stable for one collector, distinct between collectors."""
     raw = "-".join(part for part in (region, socket.gethostname()) if part)
     name = re.sub(r"[^A-Za-z0-9._:-]+", "-", raw).strip("-._:")[:128]
     return name or "aqua-metrics"
@@ -145,11 +163,11 @@ def _headers(read: _Reader, name: str, raw: str | None) -> tuple[tuple[str, str]
     return tuple(headers)
 
 
-def read_central(
-    read: _Reader, env: Mapping[str, str], targets: tuple[Target, ...]
-) -> CentralSettings:
+def read_central(read: _Reader, region: str | None) -> CentralSettings:
+    """PROMETHEUS_MODE, MONITOR_NAME (default from `region`, see `collector_region`),
+    REMOTE_WRITE_* and GRAFANA_DATASOURCE_*; problems go to `read.problems`."""
     mode = read.choice("PROMETHEUS_MODE", "server", ("server", "agent"))
-    monitor_name = read.text("MONITOR_NAME", "") or default_monitor_name(env, targets)
+    monitor_name = read.text("MONITOR_NAME", "") or default_monitor_name(region)
     if not _MONITOR_NAME.match(monitor_name):
         read.problems.append(
             "MONITOR_NAME: use 1-128 letters, digits, '.', '_', ':' or '-', starting with a "

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from app.oci_config import AuthMode, resolve_auth
 from app.settings.alerting import TOPIC_OCID, AlertingSettings, read_alerting
-from app.settings.central import CentralSettings, read_central
+from app.settings.central import CentralSettings, collector_region, read_central
 from app.settings.discovery import read_discovery
 from app.settings.grafana import GrafanaSettings, read_grafana
 from app.settings.monitoring import OciMonitoringSettings, read_oci_monitoring
@@ -120,7 +120,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     data_dir = read.path("DATA_DIR", default_data_dir(env))
     oci_monitoring = read_oci_monitoring(read, auth.mode is not AuthMode.NONE)
-    central = read_central(read, env, targets)
+    central = read_central(read, collector_region(env, targets, discovery, auth))
 
     if read.problems:
         raise SettingsError(*read.problems)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.settings.reader import SIZE, Secret, _Reader
+from app.settings.reader import Secret, _Reader, parse_size
 
+MAX_RETENTION_BYTES = 2**63 - 1
 _BASIC_AUTH_USER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -57,10 +58,15 @@ def read_prometheus(read: _Reader) -> PrometheusSettings:
         )
     retention_time, _ = read.duration("PROMETHEUS_RETENTION_TIME", "15d")
     retention_size = read.text("PROMETHEUS_RETENTION_SIZE", "2GB").upper()
-    size = SIZE.match(retention_size)
-    if size is None or int(size.group(1)) == 0:
+    retention_bytes = parse_size(retention_size)
+    if not retention_bytes:  # not a size, or zero
         read.problems.append(
             f"PROMETHEUS_RETENTION_SIZE: {retention_size!r} is not a size such as 512MB or 2GB"
+        )
+    elif retention_bytes > MAX_RETENTION_BYTES:
+        read.problems.append(
+            f"PROMETHEUS_RETENTION_SIZE: {retention_size!r} is too large (Prometheus counts it "
+            "in int64 bytes)"
         )
     return PrometheusSettings(
         port=read.port("PROMETHEUS_PORT", 9090),

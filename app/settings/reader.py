@@ -18,9 +18,11 @@ from pathlib import Path
 from app.errors import ConfigError
 from app.paths import UnknownHome, expand_home
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
-# ASCII only: Python's int() and float() also take other scripts' digits ("١٢٣"), "nan", "inf",
-# "1_000" and surrounding spaces; a setting accepts none of them.
+# ASCII only: `\d`, str.isdigit(), int() and float() also take other scripts' digits ("١٢٣", "²"),
+# and int() and float() "nan", "inf", "1_000" and surrounding spaces; a setting accepts none of them.
+_DURATION = re.compile(
+    r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m(?!s))?(?:([0-9]+)s)?(?:([0-9]+)ms)?", re.ASCII
+)
 _WHOLE_NUMBER = re.compile(r"[0-9]+", re.ASCII)
 _DECIMAL_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 _HOST_NAME = re.compile(
@@ -31,6 +33,9 @@ _HOST_NAME = re.compile(
 SIZE = re.compile(r"^([0-9]+)(B|KB|MB|GB|TB|PB|EB)$", re.ASCII)
 _SIZE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB")
 MAX_TIMEOUT_SECONDS = 3600.0
+WHOLE_NUMBER_CEILING = 10**18
+# Prometheus holds a duration in int64 nanoseconds and refuses a longer one (about 292 years).
+MAX_DURATION_SECONDS = (2**63 - 1) // 10**9
 MAX_BODY_BYTES = 1 << 30  # 1 GiB: a metrics page is far smaller; more is a typo or an attack
 
 
@@ -73,29 +78,41 @@ class _Reader:
             self.problems.append(f"{name}: set {name} or {name}__FILE, not both")
             return None
         if file_name:
-            try:
-                value = expand_home(file_name).read_text(encoding="utf-8").rstrip("\r\n")
-            except UnknownHome as exc:
-                self.problems.append(f"{name}__FILE: {exc}")
-                return None
-            except OSError as exc:
-                self.problems.append(f"{name}__FILE: cannot read {file_name} ({exc.strerror})")
-                return None
-            except UnicodeDecodeError:
-                self.problems.append(f"{name}__FILE: {file_name} is not UTF-8 text")
-                return None
-            if not value:
-                self.problems.append(f"{name}__FILE: {file_name} is empty")
-                return None
-            return Secret(value)
+            _, text = self.text_file(f"{name}__FILE", file_name, strip="\r\n")
+            return Secret(text) if text is not None else None
         return Secret(direct) if direct else None
+
+    def text_file(self, name: str, raw: str, *, strip: str = "") -> tuple[Path | None, str | None]:
+        """The path setting `name` gives (`~` expanded) and the UTF-8 text of that file, its end
+        stripped of `strip`; text None, and one problem, when it cannot be read, is not UTF-8 or
+        is empty (path None too when `~user` names no user). The one reader of every file a
+        setting names."""
+        try:
+            path = expand_home(raw)
+        except UnknownHome as exc:
+            self.problems.append(f"{name}: {exc}")
+            return None, None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            self.problems.append(f"{name}: cannot read {raw} ({exc.strerror})")
+            return path, None
+        except UnicodeDecodeError:
+            self.problems.append(f"{name}: {raw} is not UTF-8 text")
+            return path, None
+        text = text.rstrip(strip) if strip else text
+        if not text.strip():
+            self.problems.append(f"{name}: {raw} is empty")
+            return path, None
+        return path, text
 
     def port(self, name: str, default: int) -> int:
         raw = self.text(name, str(default))
-        if not _WHOLE_NUMBER.fullmatch(raw) or not 1 <= int(raw) <= 65535:
+        number = whole_number(raw)
+        if number is None or not 1 <= number <= 65535:
             self.problems.append(f"{name}: {raw!r} is not a port number (1-65535)")
             return default
-        return int(raw)
+        return number
 
     def positive_number(
         self, name: str, default: float, *, integer: bool = False, maximum: float
@@ -110,7 +127,7 @@ class _Reader:
             kind = "a whole number" if integer else "a number"
             self.problems.append(f"{name}: {raw!r} is not {kind}")
             return default
-        value = int(raw) if integer else float(raw)
+        value = (whole_number(raw) or 0) if integer else float(raw)
         if value <= 0:
             self.problems.append(f"{name}: must be greater than 0, got {raw!r}")
             return default
@@ -122,11 +139,10 @@ class _Reader:
     def size(self, name: str, default: str, *, maximum: int) -> int:
         """Bytes in a size such as 512KB or 64MB (powers of 1024, as Prometheus reads them)."""
         raw = self.text(name, default).upper()
-        match = SIZE.fullmatch(raw)
-        if match is None or int(match.group(1)) == 0:
+        value = parse_size(raw)
+        if not value:  # not a size, or zero
             self.problems.append(f"{name}: {raw!r} is not a size such as 512KB or 64MB")
             return parse_size(default) or 1
-        value = parse_size(raw) or 0
         if value > maximum:
             self.problems.append(f"{name}: {raw!r} is too large (at most {maximum} bytes)")
             return parse_size(default) or 1
@@ -171,6 +187,9 @@ class _Reader:
         if seconds is None or seconds <= 0:
             self.problems.append(f"{name}: {raw!r} is not a duration such as 15s, 1m or 1h30m")
             return default, parse_duration(default) or 1.0
+        if seconds > MAX_DURATION_SECONDS:
+            self.problems.append(f"{name}: {raw!r} is too long (Prometheus' limit is 292 years)")
+            return default, parse_duration(default) or 1.0
         return raw, seconds
 
 
@@ -195,18 +214,33 @@ def host_problem(host: str) -> str | None:
     return None
 
 
+def whole_number(raw: str) -> int | None:
+    """The value of `raw` when it is written in ASCII digits only (no sign, space or `_`), else
+    None: the one reading of a whole number a setting holds. Saturates at WHOLE_NUMBER_CEILING,
+    beyond every setting's maximum, so a value of thousands of digits reads as too large instead
+    of tripping int()'s 4300-digit limit (a ValueError)."""
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        return None
+    significant = raw.lstrip("0")
+    if len(significant) > len(str(WHOLE_NUMBER_CEILING)):
+        return WHOLE_NUMBER_CEILING
+    return min(int(significant or "0"), WHOLE_NUMBER_CEILING)
+
+
 def parse_size(raw: str) -> int | None:
     """Bytes in a size such as 64MB (powers of 1024), or None when it is not one."""
     match = SIZE.fullmatch(raw.upper())
     if match is None:
         return None
-    return int(match.group(1)) * 1024 ** _SIZE_UNITS.index(match.group(2))
+    return (whole_number(match.group(1)) or 0) * 1024 ** _SIZE_UNITS.index(match.group(2))
 
 
 def parse_duration(raw: str) -> float | None:
     """Seconds in a Prometheus-style duration (`1d2h3m4s5ms`), or None when it is not one."""
-    match = _DURATION.match(raw)
+    match = _DURATION.fullmatch(raw)
     if not match or not raw:
         return None
-    days, hours, minutes, seconds, millis = (int(group) if group else 0 for group in match.groups())
+    days, hours, minutes, seconds, millis = (
+        (whole_number(group) or 0) if group else 0 for group in match.groups()
+    )
     return days * 86400 + hours * 3600 + minutes * 60 + seconds + millis / 1000

@@ -9,11 +9,9 @@ turns into exit code 1 (supervisord itself would exit 0).
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ from typing import BinaryIO
 
 from app.alerts.amtool import check_config
 from app.errors import ConfigError
+from app.listening import check_can_listen
 from app.settings import Settings
 from app.stack import files
 from app.stack.binaries import (
@@ -84,34 +83,6 @@ def _check_writable(data_dir: Path) -> None:
         raise StartError(f"DATA_DIR: {data_dir} is not writable by uid {os.getuid()}")
 
 
-def _check_port_free(setting: str, host: str, port: int, host_setting: str | None = None) -> None:
-    """Bind the address once to see that the program will be able to: say which problem it is."""
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            bare, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except (OSError, UnicodeError):
-        raise StartError(
-            f"{host_setting or setting}: {host} does not resolve to an address"
-        ) from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise StartError(f"{setting}: {host}:{port} is already in use") from None
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise StartError(
-                    f"{host_setting or setting}: cannot listen on {host}:{port}: "
-                    "not an address of this machine"
-                ) from None
-            raise StartError(
-                f"{setting}: cannot listen on {host}:{port} ({exc.strerror})"
-            ) from None
-
-
 def _clear_a_dead_stack(layout: DataLayout) -> None:
     """Refuse when a stack runs on this DATA_DIR; stop what a crashed one left, in one line."""
     running = running_supervisord(layout)
@@ -120,7 +91,14 @@ def _clear_a_dead_stack(layout: DataLayout) -> None:
             f"DATA_DIR: a stack is already running on {layout.data_dir} (supervisord pid "
             f"{running}); stop it first (aqua-metrics ctl shutdown)"
         )
-    stale = supervisord_pid_file(layout).exists()
+    stale_files = [
+        what
+        for what, path in (
+            ("pid file", supervisord_pid_file(layout)),
+            ("supervisord socket", layout.supervisor_socket),
+        )
+        if path.exists() or path.is_symlink()
+    ]
     stopped = stop_leftovers(layout)
     if stopped:
         print(
@@ -128,24 +106,37 @@ def _clear_a_dead_stack(layout: DataLayout) -> None:
             f"{layout.data_dir} that did not shut down (pids {', '.join(map(str, stopped))})",
             flush=True,
         )
-    elif stale:
+    elif stale_files:
         print(
-            f"aqua-metrics: removed the stale pid file of a stack on {layout.data_dir} "
-            "that did not shut down",
+            f"aqua-metrics: removed the stale {' and '.join(stale_files)} of a stack on "
+            f"{layout.data_dir} that did not shut down",
             flush=True,
         )
+
+
+def _required_program(
+    found: Path | None, setting: str, configured: str | None, executable: str, install: str
+) -> Path:
+    """`found`, or StartError naming `setting` when `executable` is neither where that setting
+    points (`configured`) nor on PATH, saying what to `install`."""
+    if found is None:
+        raise StartError(
+            f"{setting}: no {executable} executable at {configured or 'PATH'}; "
+            f"install {install} (make deps) or set {setting}"
+        )
+    return found
 
 
 def plan_stack(settings: Settings) -> StackPlan:
     """Every check that needs no running process. Raises StartError or CredentialsError."""
     check_credentials(settings)
-    prometheus = find_prometheus(settings)
-    if prometheus is None:
-        where = settings.prometheus.binary or "PATH"
-        raise StartError(
-            f"PROMETHEUS_BIN: no prometheus executable at {where}; "
-            "install Prometheus 3 (make deps) or set PROMETHEUS_BIN"
-        )
+    prometheus = _required_program(
+        find_prometheus(settings),
+        "PROMETHEUS_BIN",
+        settings.prometheus.binary,
+        "prometheus",
+        "Prometheus 3",
+    )
     alertmanager, amtool = _resolve_alertmanager(settings)
     grafana = resolve_grafana(settings)
     if (
@@ -159,11 +150,11 @@ def plan_stack(settings: Settings) -> StackPlan:
         )
     _check_writable(settings.data_dir)
     _clear_a_dead_stack(DataLayout(settings.data_dir.resolve()))
-    _check_port_free("PROXY_PORT", settings.proxy.host, settings.proxy.port, "PROXY_HOST")
-    _check_port_free("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
-    _check_port_free("ALERTMANAGER_PORT", "127.0.0.1", settings.alerting.port)
+    check_can_listen("PROXY_PORT", settings.proxy.host, settings.proxy.port, "PROXY_HOST")
+    check_can_listen("PROMETHEUS_PORT", settings.prometheus.listen_host, settings.prometheus.port)
+    check_can_listen("ALERTMANAGER_PORT", "127.0.0.1", settings.alerting.port)
     if grafana is not None:
-        _check_port_free("GRAFANA_PORT", "0.0.0.0", settings.grafana.port)
+        check_can_listen("GRAFANA_PORT", "0.0.0.0", settings.grafana.port)
     return StackPlan(
         settings=settings,
         layout=DataLayout(settings.data_dir.resolve()),
@@ -176,13 +167,13 @@ def plan_stack(settings: Settings) -> StackPlan:
 
 def _resolve_alertmanager(settings: Settings) -> tuple[Path, Path]:
     """Alertmanager and the amtool that checks its configuration; both are required."""
-    alertmanager = find_alertmanager(settings)
-    if alertmanager is None:
-        where = settings.alerting.binary or "PATH"
-        raise StartError(
-            f"ALERTMANAGER_BIN: no alertmanager executable at {where}; "
-            "install Alertmanager (make deps) or set ALERTMANAGER_BIN"
-        )
+    alertmanager = _required_program(
+        find_alertmanager(settings),
+        "ALERTMANAGER_BIN",
+        settings.alerting.binary,
+        "alertmanager",
+        "Alertmanager",
+    )
     if alertmanager.name == "prometheus-alertmanager" and not DEBIAN_TEMPLATES.is_file():
         raise StartError(
             f"ALERTMANAGER_BIN: Debian's {alertmanager} reads its templates from "

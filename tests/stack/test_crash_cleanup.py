@@ -8,14 +8,17 @@ succeeds. Checked in the process table (/proc) and the kernel's socket table.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from testkit.stack import Stack
+from app.stack.layout import DataLayout
+from testkit.stack import Stack, base_environment, short_tmp_dir
 from testkit.waiting import wait_until
 from tests.support.netstat import listening_addresses
 
@@ -63,9 +66,9 @@ def test_kill_9_leaves_no_program_running_and_a_new_start_works(victim):
         again = _start_again(stack)
         again.wait_for('up{job="vllm"} == 1')
         cleaned = [line for line in again.logs().splitlines() if "did not shut down" in line]
-        if victim == "supervisord":  # killed -9, it left its pid file: the new start says so
+        if victim == "supervisord":  # killed -9, it left pid file and socket: start says so
             assert cleaned == [
-                "aqua-metrics: removed the stale pid file of a stack on "
+                "aqua-metrics: removed the stale pid file and supervisord socket of a stack on "
                 f"{stack.data_dir.resolve()} that did not shut down"
             ], again.logs()
         else:  # supervisord got SIGTERM from start's death and shut down cleanly
@@ -115,6 +118,41 @@ def test_a_new_start_stops_what_a_dead_stack_left_and_says_so():
         if holder.poll() is None:
             holder.kill()
         stack.cleanup()
+
+
+def test_a_stale_socket_alone_is_removed_and_said():
+    """A dead stack's supervisord socket with no pid file (a real unix socket, bound and closed):
+    the new start removes it and says so in one line. PROXY_PORT is held, so start stops right
+    after the clean-up with its one-line port error, and no stack runs."""
+    data_dir = short_tmp_dir()
+    layout = DataLayout(data_dir.resolve())
+    try:
+        layout.runtime.mkdir(parents=True)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+            dead.bind(str(layout.supervisor_socket))
+        assert layout.supervisor_socket.exists()
+        with socket.create_server(("127.0.0.1", 0)) as holder:
+            port = holder.getsockname()[1]
+            result = subprocess.run(
+                [sys.executable, "-m", "app", "start"],
+                env=base_environment({"DATA_DIR": str(data_dir), "PROXY_PORT": str(port)}),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        assert result.stdout.splitlines() == [
+            f"aqua-metrics: removed the stale supervisord socket of a stack on "
+            f"{layout.data_dir} that did not shut down"
+        ], result.stdout + result.stderr
+        assert result.stderr.splitlines() == [
+            f"aqua-metrics: PROXY_PORT: 127.0.0.1:{port} is already in use"
+        ]
+        assert result.returncode == 2
+        assert not layout.supervisor_socket.exists()
+    finally:
+        layout.supervisor_socket.unlink(missing_ok=True)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_a_second_start_on_a_running_stack_refuses_and_touches_nothing():
