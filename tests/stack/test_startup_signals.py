@@ -18,7 +18,7 @@ import pytest
 
 from testkit.binaries import find_alertmanager
 from testkit.oci_credentials import make_api_key_profile
-from testkit.ports import free_port
+from testkit.ports import free_port, kept_port
 from testkit.stack import base_environment, short_tmp_dir
 from testkit.waiting import wait_until
 from tests.support.netstat import listening_addresses
@@ -58,7 +58,7 @@ def _processes_using(data_dir) -> list[int]:
 @pytest.mark.parametrize(("signum", "delay"), CASES)
 def test_a_signal_during_start_up_is_a_clean_stop(profile, signum, delay):
     data_dir = short_tmp_dir()
-    proxy_port = free_port()
+    proxy_port = kept_port()  # reserved: no other test can take it while start checks it
     env = base_environment(
         {
             "DATA_DIR": str(data_dir),
@@ -66,7 +66,7 @@ def test_a_signal_during_start_up_is_a_clean_stop(profile, signum, delay):
             "OCI_AUTH": "api_key",
             "OCI_CONFIG_FILE": str(profile.config_path),
             "PROXY_PORT": str(proxy_port),
-            "PROMETHEUS_PORT": str(free_port()),
+            "PROMETHEUS_PORT": str(kept_port()),
         }
     )
     process = subprocess.Popen(
@@ -114,8 +114,8 @@ def test_ctrl_c_while_amtool_checks_the_configuration_is_a_clean_stop(profile, t
             "TARGET": f"http://127.0.0.1:{free_port()}/metrics",
             "OCI_AUTH": "api_key",
             "OCI_CONFIG_FILE": str(profile.config_path),
-            "PROXY_PORT": str(free_port()),
-            "PROMETHEUS_PORT": str(free_port()),
+            "PROXY_PORT": str(kept_port()),
+            "PROMETHEUS_PORT": str(kept_port()),
             "ALERTMANAGER_BIN": str(bin_dir / "alertmanager"),
         }
     )
