@@ -1262,7 +1262,16 @@ def test_fleet_targets_have_data_on_a_mixed_fleet(dashboards, synthetic):
 def test_fleet_table_has_every_column_for_every_deployment(dashboards, synthetic):
     url, at = synthetic
     panel = fleet_panel(dashboards, FLEET_TABLE_ID)
-    rows = table_rows(panel, fleet_results(dashboards, url, at))
+    results = fleet_results(dashboards, url, at)
+    rows = table_rows(panel, results)
+    # Grafana's merge keys on the fields every frame has (Time, deployment); a label some frames
+    # share, such as display_name, must agree between them or the deployment splits into rows.
+    shared: dict[tuple[str, str], set[str]] = {}
+    for samples in results.values():
+        for sample in samples:
+            for label, value in sample["metric"].items():
+                shared.setdefault((sample["metric"]["deployment"], label), set()).add(value)
+    assert {key: values for key, values in shared.items() if len(values) > 1} == {}
     assert sorted(rows) == [
         "demo",
         "legacy",

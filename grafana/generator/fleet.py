@@ -1,8 +1,9 @@
 """The "AQUA fleet" dashboard (home): which deployment is in trouble, at a glance.
 
 One table row per deployment, built from instant queries in table format (one per column, each
-`by (deployment)`) that Grafana's `merge` transformation joins on the fields every frame shares
-(`Time` and `deployment`); `organize` then orders, hides and renames the columns. Each row links to
+per deployment) that Grafana's `merge` transformation joins on the fields every frame shares
+(`Time` and `deployment`; `display_name`, which only some frames carry, agrees between them);
+`organize` then orders, hides and renames the columns. Each row links to
 "vLLM deployment" with that deployment selected and the time range kept. Every vLLM expression is
 the one "vLLM deployment" shows (same helpers, same legacy fallbacks), re-scoped from
 `$deployment`/`$model_name` to the fleet's filters `$aqua_model` and `$region`. The GPU and
