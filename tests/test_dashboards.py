@@ -670,7 +670,10 @@ class Synthetic:
     ) -> None:
         """One deployment's series; with `replicas` > 1, each replica's vLLM series labelled
         `replica` as the proxy serves them (one scrape target, so `up` has no replica label)."""
-        base = {"job": "vllm", "instance": f"{name}.example:443", "deployment": name, **target}
+        # Prometheus' relabelling (prometheus.yml) gives a target without one its name as
+        # `display_name`.
+        base = {"job": "vllm", "instance": f"{name}.example:443", "deployment": name,
+                "display_name": name, **target}  # fmt: skip
         self.series("up", base, 1)
         self.series("scrape_duration_seconds", base, 0.2)
         self.proxy(name, replicas)
@@ -754,7 +757,7 @@ class Synthetic:
         self.series("aqua_deployment_info", {**proxy, "deployment": "old-experiment", **failed,
                     "lifecycle_state": "FAILED"}, 1)  # fmt: skip
         refused = {"job": "vllm", "instance": "127.0.0.1:8080", "deployment": "refused",
-                   "region": "us-ashburn-1"}  # fmt: skip
+                   "display_name": "refused", "region": "us-ashburn-1"}  # fmt: skip
         self.series("up", refused, 0)
         self.counter(
             "aqua_proxy_scrape_failures_total",
@@ -1079,6 +1082,67 @@ def test_deployment_variable_shows_display_names_and_keeps_deployment_values(das
     assert [r["metric"]["display_name"] for r in instant(url, demo, at)] == ["Demo chat"]
 
 
+# The labels a per-deployment legend may name a deployment by: its display name, or (fleet
+# rankings) `title`, the display name followed by the AQUA model.
+READABLE_NAMES = ("display_name", "title")
+LEGEND_LABEL = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def test_no_legend_names_a_deployment_by_its_slug(dashboards):
+    for uid, panel, tgt in all_targets(dashboards):
+        labels = LEGEND_LABEL.findall(tgt.get("legendFormat", ""))
+        assert "deployment" not in labels, f"{uid} {panel['title']!r}: {tgt['legendFormat']}"
+        # Also where the synthetic data has no series (the test below): the label is kept.
+        for name in set(labels) & set(READABLE_NAMES):
+            assert name in tgt["expr"], f"{uid} {panel['title']!r} drops {name}: {tgt['expr']}"
+
+
+def test_every_per_deployment_line_is_named_by_its_display_name(dashboards, synthetic):
+    # Every series a graph, stat or timeline shows per deployment carries the readable name its
+    # legend shows: a panel aggregating `by (deployment)` alone would leave the legend blank.
+    # `legacy`, `refused` and `replicated` are configured by URL: their name is their display name.
+    url, at = synthetic
+    by_key = {(uid, panel["id"], tgt["refId"]): tgt for uid, panel, tgt in all_targets(dashboards)}
+    selection = {"deployment": ALL, "model_name": ALL, "aqua_model": ALL, "region": ALL}
+    display_names = {"demo": "Demo chat", "transition": "Mistral (upgrading)"}
+    checked: dict[str, int] = {}
+    for uid, dashboard in dashboards.items():
+        for query in panel_queries(dashboard, selection, RATE_INTERVAL):
+            if query.kind != "panel":
+                continue
+            tgt = by_key[(uid, query.panel_id, query.ref_id)]
+            if tgt["format"] != "time_series":
+                continue
+            lines = [
+                r["metric"] for r in instant(url, query.expr, at) if "deployment" in r["metric"]
+            ]
+            if not lines:
+                continue
+            where = f"{uid} {query.panel_title!r} {query.ref_id}: {tgt['legendFormat']}"
+            (name,) = [n for n in LEGEND_LABEL.findall(tgt["legendFormat"]) if n in READABLE_NAMES]
+            for line in lines:
+                expected = display_names.get(line["deployment"], line["deployment"])
+                assert line.get(name, "").startswith(expected), (where, line)
+            checked[uid] = checked.get(uid, 0) + 1
+    assert set(checked) == set(dashboards), checked
+    assert checked["aqua-vllm"] >= 40, checked
+
+
+def test_fleet_rankings_name_display_name_and_aqua_model(dashboards, synthetic):
+    url, at = synthetic
+    fleet = dashboards["aqua-fleet"]
+    rankings = [p for p in iter_panels(fleet) if p["title"].endswith("deployments (requests / s)")]
+    (busiest,) = rankings
+    (query,) = [q for q in panel_queries(fleet, {}, RATE_INTERVAL) if q.panel_id == busiest["id"]]
+    titles = {r["metric"]["deployment"]: r["metric"]["title"] for r in instant(url, query.expr, at)}
+    assert titles == {
+        "demo": "Demo chat · meta-llama/Llama-3.1-8B-Instruct",
+        "transition": "Mistral (upgrading) · mistralai/Mistral-7B-Instruct-v0.3",
+        "legacy": "legacy",  # configured by URL: no AQUA model, no dangling separator
+        "replicated": "replicated",
+    }
+
+
 def test_variable_regex_follows_grafana():
     line = query_result_text(
         {"metric": {"deployment": "d1", "name": 'Say "hi"'}, "value": [1700000000.5, "1"]}
@@ -1201,7 +1265,16 @@ def test_fleet_targets_have_data_on_a_mixed_fleet(dashboards, synthetic):
 def test_fleet_table_has_every_column_for_every_deployment(dashboards, synthetic):
     url, at = synthetic
     panel = fleet_panel(dashboards, FLEET_TABLE_ID)
-    rows = table_rows(panel, fleet_results(dashboards, url, at))
+    results = fleet_results(dashboards, url, at)
+    rows = table_rows(panel, results)
+    # Grafana's merge keys on the fields every frame has (Time, deployment); a label some frames
+    # share, such as display_name, must agree between them or the deployment splits into rows.
+    shared: dict[tuple[str, str], set[str]] = {}
+    for samples in results.values():
+        for sample in samples:
+            for label, value in sample["metric"].items():
+                shared.setdefault((sample["metric"]["deployment"], label), set()).add(value)
+    assert {key: values for key, values in shared.items() if len(values) > 1} == {}
     assert sorted(rows) == [
         "demo",
         "legacy",
@@ -1315,4 +1388,5 @@ def test_vllm_dashboard_links_back_to_the_fleet_and_names_its_deployments(dashbo
     assert sorted(found) == ["demo", "legacy"]
     demo = FLEET_LABELS["demo"]
     assert {k: found["demo"].get(k) for k in demo} == demo
-    assert "display_name" not in found["legacy"], "configured by URL: only its name is known"
+    assert found["legacy"]["display_name"] == "legacy", "configured by URL: only its name is known"
+    assert "aqua_model" not in found["legacy"]

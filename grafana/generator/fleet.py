@@ -1,8 +1,9 @@
 """The "AQUA fleet" dashboard (home): which deployment is in trouble, at a glance.
 
 One table row per deployment, built from instant queries in table format (one per column, each
-`by (deployment)`) that Grafana's `merge` transformation joins on the fields every frame shares
-(`Time` and `deployment`); `organize` then orders, hides and renames the columns. Each row links to
+per deployment) that Grafana's `merge` transformation joins on the fields every frame shares
+(`Time` and `deployment`; `display_name`, which only some frames carry, agrees between them);
+`organize` then orders, hides and renames the columns. Each row links to
 "vLLM deployment" with that deployment selected and the time range kept. Every vLLM expression is
 the one "vLLM deployment" shows (same helpers, same legacy fallbacks), re-scoped from
 `$deployment`/`$model_name` to the fleet's filters `$aqua_model` and `$region`. The GPU and
@@ -57,7 +58,6 @@ _NAMED_TARGETS = (
     f'label_replace(label_replace(up{{{FLEET_MATCHERS}}}, "name", "$1", "deployment", "(.*)"), '
     '"name", "$1", "display_name", "(.+)")'
 )
-NAMES = f"max by (deployment, name) ({_NAMED_TARGETS})"
 _NAMED_INVENTORY = (
     f'label_replace(label_replace(aqua_deployment_info{{{FILTERS}}}, "name", "$1", "deployment", '
     '"(.*)"), "name", "$1", "display_name", "(.+)")'
@@ -99,9 +99,18 @@ GATEWAY_ERROR_RATIO = (
 )
 
 
-def with_names(expr: str) -> str:
-    """`expr` (by deployment) gaining the readable `name` label, for legends."""
-    return f"({expr}) + on (deployment) group_left (name) (0 * {NAMES})"
+# "<display name> · <AQUA model>" (just the display name when the target has no AQUA model), as
+# the label `title`, one per deployment.
+_JOINED = (
+    f'label_join(max by (deployment, display_name, aqua_model) (up{{{FLEET_MATCHERS}}}), "title", '
+    '" · ", "display_name", "aqua_model")'
+)
+TITLES = f'topk by (deployment) (1, label_replace({_JOINED}, "title", "$1", "title", "(.*) · "))'
+
+
+def with_titles(expr: str) -> str:
+    """`expr` (by deployment) gaining the label `title` (display name and AQUA model), for legends."""
+    return f"({expr}) + on (deployment) group_left (title) (0 * {TITLES})"
 
 
 # The table's columns: (refId, title, expression, unit, threshold steps or None).
@@ -239,8 +248,9 @@ def leaders(grid: Layout) -> None:
         7,
         _ranking(
             "Slowest deployments (E2E p95)",
-            "The five deployments with the highest 95th percentile end-to-end latency now. A "
-            "deployment without finished requests in the window has no latency and is not listed.",
+            "The five deployments with the highest 95th percentile end-to-end latency now, by "
+            "display name and AQUA model. A deployment without finished requests in the window "
+            "has no latency and is not listed.",
             f"topk(5, {E2E_P95})",
             "s",
         ),
@@ -250,7 +260,8 @@ def leaders(grid: Layout) -> None:
         7,
         _ranking(
             "Busiest deployments (requests / s)",
-            "The five deployments finishing the most requests per second now.",
+            "The five deployments finishing the most requests per second now, by display name "
+            "and AQUA model.",
             f"topk(5, {REQUESTS})",
             "reqps",
         ),
@@ -261,7 +272,7 @@ def _ranking(title: str, description: str, expr: str, unit: str) -> Json:
     panel = stat(
         title,
         description,
-        [target(with_names(expr), "{{name}}", instant=True)],
+        [target(with_titles(expr), "{{title}}", instant=True)],
         unit=unit,
         graph=False,
         no_value="No traffic",
@@ -295,10 +306,12 @@ NOT_ACTIVE = (
     f'label_replace(max by (deployment, display_name, lifecycle_state) (aqua_deployment_info{{{FILTERS}, lifecycle_state!="ACTIVE"}}), '
     '"reason", "not ACTIVE: discovery does not scrape it", "", "")'
 )
+# The deployments down now, with their display names (the value, 0, is not shown).
+DOWN_NAMES = f"topk by (deployment) (1, max by (deployment, display_name) (up{{{FLEET_MATCHERS}}}))"
 SCRAPE_FAILING = (
     "label_replace(sum by (deployment, kind) (increase(aqua_proxy_scrape_failures_total[5m])) > 0, "
     '"reason", "scrapes failing: $1", "kind", "(.*)") '
-    f"and on (deployment) ({UP} == 0)"
+    f"* on (deployment) group_left (display_name) ({DOWN_NAMES} == 0)"
 )
 
 

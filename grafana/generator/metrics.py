@@ -6,7 +6,7 @@ list of names only older vLLM releases expose (renamed in 0.8-0.11, removed in 0
 
 from __future__ import annotations
 
-from grafana.generator.promql import RATE, Family, counter_rate, ratio, sel
+from grafana.generator.promql import PER_DEPLOYMENT, RATE, Family, by, counter_rate, ratio, sel
 
 TTFT = Family("vllm:time_to_first_token_seconds")
 ITL = Family("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds")
@@ -49,25 +49,26 @@ LEGACY_SERIES: frozenset[str] = frozenset(
     }
 )
 
-# Expressions more than one panel shows.
+# Expressions more than one panel shows, one series per deployment (`PER_DEPLOYMENT`).
+_BY = by(PER_DEPLOYMENT)
 REQUEST_RATE = (
     f"{counter_rate(REQUEST_SUCCESS)} or on (deployment) "
-    f"sum by (deployment) (rate({sel(E2E.new + '_count')}[{RATE}]))"
+    f"sum {_BY} (rate({sel(E2E.new + '_count')}[{RATE}]))"
 )
 HTTP_ALL = sel("http_requests_total", model=False)
 # prometheus-fastapi-instrumentator groups status codes ("5xx"); `5..` also matches "503".
 HTTP_5XX = sel("http_requests_total", 'status=~"5.."', model=False)
 HTTP_5XX_RATIO = ratio(
-    f"sum by (deployment) (rate({HTTP_5XX}[{RATE}])) or on (deployment) "
-    f"0 * sum by (deployment) (rate({HTTP_ALL}[{RATE}]))",
-    f"sum by (deployment) (rate({HTTP_ALL}[{RATE}]))",
+    f"sum {_BY} (rate({HTTP_5XX}[{RATE}])) or on (deployment) "
+    f"0 * sum {_BY} (rate({HTTP_ALL}[{RATE}]))",
+    f"sum {_BY} (rate({HTTP_ALL}[{RATE}]))",
 )
 PREFIX_HIT_RATE = (
     f"({ratio(counter_rate(PREFIX_HITS), counter_rate(PREFIX_QUERIES))}) or on (deployment) "
-    f"avg by (deployment) ({sel(LEGACY_PREFIX_HIT_RATE)})"
+    f"avg {_BY} ({sel(LEGACY_PREFIX_HIT_RATE)})"
 )
 DEMO_UP = sel("up", 'demo="true"', model=False)
-UP_BY_DEPLOYMENT = f"max by (deployment) ({sel('up', model=False)})"
+UP_BY_DEPLOYMENT = f"max {_BY} ({sel('up', model=False)})"
 # This container's own programs, as Prometheus scrapes them.
 STACK_JOBS = 'job=~"aqua-proxy|prometheus|grafana"'
 
@@ -78,7 +79,9 @@ START_TIME = "process_start_time_seconds"
 START_TIME_SELECTOR = sel(START_TIME, model=False)
 
 
-def replica_starts(window: str, selector: str = START_TIME_SELECTOR) -> str:
+def replica_starts(
+    window: str, selector: str = START_TIME_SELECTOR, labels: tuple[str, ...] = PER_DEPLOYMENT
+) -> str:
     """New vLLM processes per deployment within `window` (restarts and added replicas): how often
     the deployment's newest process start time changed, sampled each minute."""
-    return f"changes(max by (deployment) ({selector})[{window}:1m])"
+    return f"changes(max {by(labels)} ({selector})[{window}:1m])"

@@ -17,7 +17,15 @@ from grafana.generator.panels import (
     targets,
     timeseries,
 )
-from grafana.generator.promql import RATE, proxy_sel, sel, zero_if_absent
+from grafana.generator.promql import (
+    PER_DEPLOYMENT,
+    RATE,
+    by,
+    proxy_sel,
+    sel,
+    with_display_name,
+    zero_if_absent,
+)
 
 ALARM_AT_ONE = ((None, "green"), (1, "red"))
 
@@ -108,7 +116,7 @@ def deployment_scrapes(grid: Layout) -> None:
             "Whether each deployment could be scraped through the proxy, over time.\n\n**When it "
             "is bad:** a deployment that is DOWN has no fresh metrics; the failure-kind panels "
             "below say why.\n\nMetric: `up`",
-            [target(UP_BY_DEPLOYMENT, "{{deployment}}")],
+            [target(UP_BY_DEPLOYMENT, "{{display_name}}")],
         ),
     )
     grid.add(
@@ -145,13 +153,15 @@ def deployment_scrapes(grid: Layout) -> None:
             "\n\nMetrics: `scrape_duration_seconds`, `aqua_proxy_scrape_duration_seconds`",
             targets(
                 (
-                    "{{deployment}} (Prometheus)",
-                    f"max by (deployment) ({sel('scrape_duration_seconds', model=False)})",
+                    "{{display_name}} (Prometheus)",
+                    f"max {by(PER_DEPLOYMENT)} ({sel('scrape_duration_seconds', model=False)})",
                 ),
                 (
-                    "{{deployment}} (proxy p95)",
-                    "histogram_quantile(0.95, sum by (deployment, le) "
-                    f"(rate({proxy_sel('aqua_proxy_scrape_duration_seconds_bucket')}[{RATE}])))",
+                    "{{display_name}} (proxy p95)",
+                    with_display_name(
+                        "histogram_quantile(0.95, sum by (deployment, le) "
+                        f"(rate({proxy_sel('aqua_proxy_scrape_duration_seconds_bucket')}[{RATE}])))"
+                    ),
                 ),
             ),
             unit="s",
@@ -167,8 +177,8 @@ def deployment_scrapes(grid: Layout) -> None:
             "steady climb means growing label cardinality.\n\nMetric: `scrape_samples_scraped`",
             targets(
                 (
-                    "{{deployment}}",
-                    f"max by (deployment) ({sel('scrape_samples_scraped', model=False)})",
+                    "{{display_name}}",
+                    f"max {by(PER_DEPLOYMENT)} ({sel('scrape_samples_scraped', model=False)})",
                 )
             ),
             unit="short",
@@ -185,10 +195,12 @@ def deployment_scrapes(grid: Layout) -> None:
             "refuses new ones (failure kind *busy*).\n\nMetric: `aqua_proxy_inflight_requests`",
             targets(
                 (
-                    "{{deployment}}",
+                    "{{display_name}}",
                     zero_if_absent(
-                        f"sum by (deployment) ({proxy_sel('aqua_proxy_inflight_requests')})",
-                        "deployment",
+                        with_display_name(
+                            f"sum by (deployment) ({proxy_sel('aqua_proxy_inflight_requests')})"
+                        ),
+                        "display_name",
                     ),
                 )
             ),
@@ -211,10 +223,12 @@ def proxy(grid: Layout) -> None:
             "failing deployment.\n\nMetric: `aqua_proxy_upstream_responses_total`",
             targets(
                 (
-                    "{{deployment}} {{code}}",
+                    "{{display_name}} · {{code}}",
                     zero_if_absent(
-                        "sum by (deployment, code) (rate("
-                        f"{proxy_sel('aqua_proxy_upstream_responses_total')}[{RATE}]))",
+                        with_display_name(
+                            "sum by (deployment, code) (rate("
+                            f"{proxy_sel('aqua_proxy_upstream_responses_total')}[{RATE}]))"
+                        ),
                         "code",
                     ),
                 )
@@ -237,10 +251,12 @@ def proxy(grid: Layout) -> None:
             "Metric: `aqua_proxy_scrape_failures_total`",
             targets(
                 (
-                    "{{deployment}} {{kind}}",
+                    "{{display_name}} · {{kind}}",
                     zero_if_absent(
-                        "60 * sum by (deployment, kind) (rate("
-                        f"{proxy_sel('aqua_proxy_scrape_failures_total')}[{RATE}]))",
+                        with_display_name(
+                            "60 * sum by (deployment, kind) (rate("
+                            f"{proxy_sel('aqua_proxy_scrape_failures_total')}[{RATE}]))"
+                        ),
                         "kind",
                     ),
                 )

@@ -9,6 +9,9 @@
   would survive wherever its label set differs from the new one's and both would be summed.
 - Quantiles are `histogram_quantile(q, sum by (le) (...))` over `rate()` of the buckets, never of
   raw counters; ratios divide by `(denominator > 0)` so an idle deployment shows no value, not NaN.
+- A panel with one line per deployment keeps `PER_DEPLOYMENT` (`deployment`, unique, for matching;
+  `display_name`, which every vLLM-job series carries, for the legend). Series of other jobs (the
+  proxy's, OCI Monitoring's) have only `deployment`: `with_display_name` joins theirs from `up`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ VLLM_MATCHERS = 'job="vllm", deployment=~"$deployment", model_name=~"$model_name
 TARGET_MATCHERS = 'job="vllm", deployment=~"$deployment"'
 ALERT_MATCHERS = 'job="vllm"'
 PROXY_MATCHERS = 'job="aqua-proxy", deployment=~"$deployment"'
+# The labels of a per-deployment line: the readable name for the legend, the unique one to match on.
+PER_DEPLOYMENT = ("deployment", "display_name")
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ def by(labels: Sequence[str]) -> str:
 
 
 def counter_rate(
-    family: Family, labels: Sequence[str] = ("deployment",), extra: str = "", suffix: str = ""
+    family: Family, labels: Sequence[str] = PER_DEPLOYMENT, extra: str = "", suffix: str = ""
 ) -> str:
     """`sum by (labels) (rate(...))`, per deployment falling back to the old name."""
 
@@ -73,9 +78,7 @@ def counter_rate(
     return fallback(render, family, labels)
 
 
-def gauge(
-    family: Family, agg: str, labels: Sequence[str] = ("deployment",), extra: str = ""
-) -> str:
+def gauge(family: Family, agg: str, labels: Sequence[str] = PER_DEPLOYMENT, extra: str = "") -> str:
     """`agg by (labels) (...)` of a gauge, per deployment falling back to the old name."""
     return fallback(lambda metric: f"{agg} {by(labels)} ({sel(metric, extra)})", family, labels)
 
@@ -83,7 +86,8 @@ def gauge(
 def quantile(q: float, family: Family, *, split: bool) -> str:
     """q-quantile of a histogram family: per deployment when `split`, else over the selection."""
     if split:
-        return f"histogram_quantile({q}, {counter_rate(family, ('deployment', 'le'), suffix='_bucket')})"
+        per_bucket = (*PER_DEPLOYMENT, "le")
+        return f"histogram_quantile({q}, {counter_rate(family, per_bucket, suffix='_bucket')})"
     if family.old is None:
         return f"histogram_quantile({q}, {counter_rate(family, ('le',), suffix='_bucket')})"
     inner = counter_rate(family, ("deployment", "le"), suffix="_bucket")
@@ -106,12 +110,30 @@ def ratio(numerator: str, denominator: str) -> str:
     return f"({numerator}) / (({denominator}) > 0)"
 
 
+def display_names(matchers: str = TARGET_MATCHERS) -> str:
+    """One series per scraped deployment, value 1, labelled `deployment` and `display_name`.
+
+    `topk by (deployment) (1, ...)` keeps a join on it one-to-one even in the moment a renamed
+    target's old `up` has not gone stale yet.
+    """
+    return f"topk by (deployment) (1, group by ({', '.join(PER_DEPLOYMENT)}) (up{{{matchers}}}))"
+
+
+def with_display_name(expr: str, matchers: str = TARGET_MATCHERS) -> str:
+    """`expr` (series with a `deployment` label, of any job) gaining its target's `display_name`."""
+    return f"({expr}) * on (deployment) group_left (display_name) {display_names(matchers)}"
+
+
 def zero_if_absent(expr: str, label: str) -> str:
     """`expr`, or one zero series labelled `label="none"` while the proxy is up and `expr` is empty.
 
     prometheus-client creates a labelled child on first use, so a counter of failures has no series
     at all until the first failure: without this the panel would read "No data" exactly when all is
-    well, and look the same as a proxy that is down.
+    well, and look the same as a proxy that is down. Its legend names it: `display_name` is "all"
+    (the deployments) unless `label` is `display_name` itself.
     """
-    zero = f'label_replace(0 * max(up{{job="aqua-proxy"}}), "{label}", "none", "", "")'
+    proxy_up = 'max(up{job="aqua-proxy"})'
+    if label != "display_name":
+        proxy_up = f'label_replace({proxy_up}, "display_name", "all", "", "")'
+    zero = f'label_replace(0 * {proxy_up}, "{label}", "none", "", "")'
     return f"{expr} or on () {zero}"

@@ -141,7 +141,7 @@ VLLM_ALERTS = (
     ),
     Alert(
         "AquaReplicaRestartLoop",
-        f"{replica_starts('30m', START_TIME + VLLM)} > 3",
+        f"{replica_starts('30m', START_TIME + VLLM, ('deployment',))} > 3",
         "5m",
         "warning",
         "{{ $labels.deployment }}: {{ $value | humanize }} vLLM processes started in 30 minutes",

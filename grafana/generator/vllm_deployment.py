@@ -128,7 +128,7 @@ def tiles(grid: Layout) -> None:
             "*Monitoring health* dashboard: the proxy's failure kinds tell a refused signature "
             "(IAM policy or dynamic group), a timeout or an error status apart; "
             "404 NotAuthorizedOrNotFound means a wrong OCID or missing permission.",
-            [target(UP_BY_DEPLOYMENT, "{{deployment}}")],
+            [target(UP_BY_DEPLOYMENT, "{{display_name}}")],
             unit="none",
             steps=((None, "red"), (1, "green")),
             mappings=UP_MAPPINGS,
@@ -146,7 +146,7 @@ def tiles(grid: Layout) -> None:
             "replicas. A sudden drop to "
             "zero while clients are sending means requests are not reaching the engine.\n\n"
             "Metric: `vllm:request_success_total` (vLLM 0.3: `vllm:e2e_request_latency_seconds_count`)",
-            [target(REQUEST_RATE, "{{deployment}}")],
+            [target(REQUEST_RATE, "{{display_name}}")],
             unit="reqps",
         ),
     )
@@ -159,7 +159,7 @@ def tiles(grid: Layout) -> None:
             "minutes raises *AquaHigh5xxRatio*: look for engine errors (out of memory, CUDA errors, "
             "a dead engine) in the deployment's logs. Errors after a stream has started are not "
             "counted here (see *Requests / s by finish reason*).\n\nMetric: `http_requests_total`",
-            [target(HTTP_5XX_RATIO, "{{deployment}}")],
+            [target(HTTP_5XX_RATIO, "{{display_name}}")],
             unit="percentunit",
             steps=((None, "green"), (0.01, "orange"), (0.05, "red")),
         ),
@@ -172,7 +172,7 @@ def tiles(grid: Layout) -> None:
             "95th percentile time to first token: queueing, prefill and the first decode step. "
             "High with a long queue means too little capacity; high with short queues points at "
             "long prompts (see *Request shapes*).\n\nMetric: `vllm:time_to_first_token_seconds`",
-            [target(quantile(0.95, TTFT, split=True), "{{deployment}}")],
+            [target(quantile(0.95, TTFT, split=True), "{{display_name}}")],
             unit="s",
             steps=((None, "green"), (2, "orange"), (10, "red")),
         ),
@@ -186,7 +186,7 @@ def tiles(grid: Layout) -> None:
             "feels as speed. It rises with batch size and with prefills of other requests "
             "interleaved into decoding.\n\nMetric: `vllm:inter_token_latency_seconds` (older vLLM: "
             "`vllm:time_per_output_token_seconds`)",
-            [target(quantile(0.95, ITL, split=True), "{{deployment}}")],
+            [target(quantile(0.95, ITL, split=True), "{{display_name}}")],
             unit="s",
             steps=((None, "green"), (0.1, "orange"), (0.25, "red")),
         ),
@@ -200,7 +200,7 @@ def tiles(grid: Layout) -> None:
             "minutes raises *AquaE2EP95High*. Long outputs make long requests: compare with the "
             "generation length distribution before blaming the server.\n\n"
             "Metric: `vllm:e2e_request_latency_seconds`",
-            [target(quantile(0.95, E2E, split=True), "{{deployment}}")],
+            [target(quantile(0.95, E2E, split=True), "{{display_name}}")],
             unit="s",
             steps=((None, "green"), (15, "orange"), (30, "red")),
         ),
@@ -214,7 +214,7 @@ def tiles(grid: Layout) -> None:
             "(summing per-engine fractions would exceed 100%). Near 100% new requests wait and running ones "
             "get preempted; above 90% for 10 minutes raises *AquaKVCacheNearFull*.\n\n"
             "Metric: `vllm:kv_cache_usage_perc` (older vLLM: `vllm:gpu_cache_usage_perc`)",
-            [target(gauge(KV_USAGE, "avg"), "{{deployment}}")],
+            [target(gauge(KV_USAGE, "avg"), "{{display_name}}")],
             unit="percentunit",
             steps=((None, "green"), (0.8, "orange"), (0.9, "red")),
             no_value="No data",
@@ -228,7 +228,7 @@ def tiles(grid: Layout) -> None:
             "Requests in the running batches now, summed over the deployment's replicas. Flat at the configured `--max-num-seqs` "
             "means the batch is full and further requests queue.\n\n"
             "Metric: `vllm:num_requests_running`",
-            [target(gauge(RUNNING, "sum"), "{{deployment}}")],
+            [target(gauge(RUNNING, "sum"), "{{display_name}}")],
             unit="short",
             no_value="No data",
         ),
@@ -241,7 +241,7 @@ def tiles(grid: Layout) -> None:
             "Requests queued for the engine now. A queue that keeps growing means demand exceeds "
             "capacity: add replicas or a larger shape; above 50 for 5 minutes raises "
             "*AquaWaitingQueueBacklog*.\n\nMetric: `vllm:num_requests_waiting`",
-            [target(gauge(WAITING, "sum"), "{{deployment}}")],
+            [target(gauge(WAITING, "sum"), "{{display_name}}")],
             unit="short",
             steps=((None, "green"), (10, "orange"), (50, "red")),
             no_value="No data",
@@ -257,7 +257,7 @@ def tiles(grid: Layout) -> None:
             "values are normal for unrelated prompts; a shared system prompt should give a high "
             "rate.\n\nMetrics: `vllm:prefix_cache_{hits,queries}_total` (older vLLM: "
             "`vllm:gpu_prefix_cache_{hits,queries}_total`; vLLM 0.6: the `vllm:gpu_prefix_cache_hit_rate` gauge)",
-            [target(PREFIX_HIT_RATE, "{{deployment}}")],
+            [target(PREFIX_HIT_RATE, "{{display_name}}")],
             unit="percentunit",
         ),
     )
@@ -269,7 +269,7 @@ def tiles(grid: Layout) -> None:
             "Output tokens generated per second. With requests running, zero for 5 minutes "
             "raises *AquaGenerationStalled* (a hung engine).\n\n"
             "Metric: `vllm:generation_tokens_total`",
-            [target(counter_rate(GENERATION_TOKENS), "{{deployment}}")],
+            [target(counter_rate(GENERATION_TOKENS), "{{display_name}}")],
             unit="count:tok/s",
         ),
     )
@@ -284,7 +284,7 @@ def tiles(grid: Layout) -> None:
             "restart never makes counters go backwards or rates spike. Several in a short time "
             "mean a replica restarts in a loop (*AquaReplicaRestartLoop*); the collapsed "
             "*Replicas* row shows which.\n\nMetric: `process_start_time_seconds`",
-            [target(replica_starts("$__range"), "{{deployment}}", instant=True)],
+            [target(replica_starts("$__range"), "{{display_name}}", instant=True)],
             unit="short",
             steps=((None, "green"), (1, "orange"), (4, "red")),
             graph=False,

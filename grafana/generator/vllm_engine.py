@@ -30,6 +30,7 @@ from grafana.generator.panels import (
     timeseries,
 )
 from grafana.generator.promql import (
+    PER_DEPLOYMENT,
     RATE,
     counter_rate,
     gauge,
@@ -52,8 +53,8 @@ def scheduler(grid: Layout) -> None:
             "instances or a larger shape, or reduce clients' concurrency.\n\n"
             "Metrics: `vllm:num_requests_running`, `vllm:num_requests_waiting`",
             targets(
-                ("{{deployment}} running", gauge(RUNNING, "sum")),
-                ("{{deployment}} waiting", gauge(WAITING, "sum")),
+                ("{{display_name}} · running", gauge(RUNNING, "sum")),
+                ("{{display_name}} · waiting", gauge(WAITING, "sum")),
             ),
             unit="short",
         ),
@@ -70,8 +71,8 @@ def scheduler(grid: Layout) -> None:
             "limits.\n\nMetric: `vllm:num_requests_waiting_by_reason`",
             targets(
                 (
-                    "{{deployment}} {{reason}}",
-                    gauge(WAITING_BY_REASON, "sum", ("deployment", "reason")),
+                    "{{display_name}} · {{reason}}",
+                    gauge(WAITING_BY_REASON, "sum", (*PER_DEPLOYMENT, "reason")),
                 )
             ),
             unit="short",
@@ -89,7 +90,7 @@ def scheduler(grid: Layout) -> None:
             "raises *AquaPreemptions*) wastes GPU time; lower `--max-num-seqs`, shorten "
             "`--max-model-len` or give the KV cache more memory.\n\n"
             "Metric: `vllm:num_preemptions_total`",
-            targets(("{{deployment}}", counter_rate(PREEMPTIONS))),
+            targets(("{{display_name}}", counter_rate(PREEMPTIONS))),
             unit="ops",
             steps=((None, "green"), (1, "red")),
             threshold_style="dashed",
@@ -109,8 +110,8 @@ def scheduler(grid: Layout) -> None:
             "the traffic.\n\nMetric: `vllm:kv_cache_usage_perc` (older vLLM: "
             "`vllm:gpu_cache_usage_perc`)",
             targets(
-                ("{{deployment}} avg", gauge(KV_USAGE, "avg")),
-                ("{{deployment}} max", gauge(KV_USAGE, "max")),
+                ("{{display_name}} · avg", gauge(KV_USAGE, "avg")),
+                ("{{display_name}} · max", gauge(KV_USAGE, "max")),
             ),
             unit="percentunit",
             maximum=1,
@@ -129,7 +130,7 @@ def scheduler(grid: Layout) -> None:
             "small or requests are spread over replicas that each warm their own cache.\n\n"
             "Metrics: `vllm:prefix_cache_{hits,queries}_total` (older vLLM: "
             "`vllm:gpu_prefix_cache_{hits,queries}_total`; vLLM 0.6: the `vllm:gpu_prefix_cache_hit_rate` gauge)",
-            targets(("{{deployment}}", PREFIX_HIT_RATE)),
+            targets(("{{display_name}}", PREFIX_HIT_RATE)),
             unit="percentunit",
             maximum=1,
         ),
@@ -197,7 +198,7 @@ def quality(grid: Layout) -> None:
             "backwards.\n\n**When it is bad:** above 3 raises *AquaReplicaRestartLoop*: a "
             "replica restarting in a loop (out of memory, a crashing engine); see the collapsed "
             "*Replicas* row for which one, and its logs.\n\nMetric: `process_start_time_seconds`",
-            targets(("{{deployment}}", replica_starts("30m"))),
+            targets(("{{display_name}}", replica_starts("30m"))),
             unit="short",
             steps=((None, "green"), (3, "red")),
             threshold_style="dashed",
@@ -212,7 +213,7 @@ def quality(grid: Layout) -> None:
             "panels line up with **DOWN** periods here.\n\n**When it is bad:** see the *Monitoring "
             "health* dashboard for the proxy's failure kinds; *AquaDeploymentDown* fires after 2 "
             "minutes down.\n\nMetric: `up`",
-            [target(UP_BY_DEPLOYMENT, "{{deployment}}")],
+            [target(UP_BY_DEPLOYMENT, "{{display_name}}")],
         ),
     )
 
@@ -231,7 +232,7 @@ def optional_features(grid: Layout) -> None:
             "Metrics: `vllm:spec_decode_num_{accepted,draft}_tokens_total`",
             targets(
                 (
-                    "{{deployment}}",
+                    "{{display_name}}",
                     ratio(counter_rate(SPEC_ACCEPTED), counter_rate(SPEC_DRAFT_TOKENS)),
                 )
             ),
@@ -251,7 +252,7 @@ def optional_features(grid: Layout) -> None:
             "`vllm:spec_decode_num_drafts_total`",
             targets(
                 (
-                    "{{deployment}}",
+                    "{{display_name}}",
                     f"1 + {ratio(counter_rate(SPEC_ACCEPTED), counter_rate(SPEC_DRAFTS))}",
                 )
             ),
@@ -270,8 +271,8 @@ def optional_features(grid: Layout) -> None:
             "Metric: `vllm:spec_decode_num_accepted_tokens_per_pos_total`",
             targets(
                 (
-                    "{{deployment}} position {{position}}",
-                    counter_rate(SPEC_PER_POS, ("deployment", "position")),
+                    "{{display_name}} · position {{position}}",
+                    counter_rate(SPEC_PER_POS, (*PER_DEPLOYMENT, "position")),
                 )
             ),
             unit="count:tok/s",
@@ -298,6 +299,7 @@ def optional_features(grid: Layout) -> None:
             unit="dateTimeFromNow",
             rename={
                 "deployment": "Deployment",
+                "display_name": "Display name",
                 "replica": "Replica",
                 "running_lora_adapters": "Running adapters",
                 "waiting_lora_adapters": "Waiting adapters",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from grafana.generator.layout import Layout
 from grafana.generator.metrics import E2E
 from grafana.generator.panels import target, timeseries
-from grafana.generator.promql import counter_rate, ratio
+from grafana.generator.promql import counter_rate, ratio, with_display_name
 
 JOB_MATCHERS = 'job="oci-monitoring", deployment=~"$deployment"'
 PREFIX = "oci_datascience_modeldeploy_"
@@ -45,8 +45,10 @@ def infrastructure(grid: Layout) -> None:
             "GPU. Only GPU shapes publish it." + SOURCE,
             [
                 target(
-                    f"max by (deployment, instance_id) ({oci_regex('gpu_.*utilization_ratio', '.*memory.*')})",
-                    "{{deployment}} {{instance_id}}",
+                    with_display_name(
+                        f"max by (deployment, instance_id) ({oci_regex('gpu_.*utilization_ratio', '.*memory.*')})"
+                    ),
+                    "{{display_name}} · {{instance_id}}",
                 )
             ],
             unit="percentunit",
@@ -63,8 +65,10 @@ def infrastructure(grid: Layout) -> None:
             "*KV cache usage* for how full the cache is." + SOURCE,
             [
                 target(
-                    f"max by (deployment, instance_id) ({oci_regex('gpu_.*memory.*_ratio')})",
-                    "{{deployment}} {{instance_id}}",
+                    with_display_name(
+                        f"max by (deployment, instance_id) ({oci_regex('gpu_.*memory.*_ratio')})"
+                    ),
+                    "{{display_name}} · {{instance_id}}",
                 )
             ],
             unit="percentunit",
@@ -80,8 +84,10 @@ def infrastructure(grid: Layout) -> None:
             "request handling in the server process." + SOURCE,
             [
                 target(
-                    f"max by (deployment, instance_id) ({oci('cpu_utilization_ratio')})",
-                    "{{deployment}} {{instance_id}}",
+                    with_display_name(
+                        f"max by (deployment, instance_id) ({oci('cpu_utilization_ratio')})"
+                    ),
+                    "{{display_name}} · {{instance_id}}",
                 )
             ],
             unit="percentunit",
@@ -97,8 +103,10 @@ def infrastructure(grid: Layout) -> None:
             "being killed." + SOURCE,
             [
                 target(
-                    f"max by (deployment, instance_id) ({oci('memory_utilization_ratio')})",
-                    "{{deployment}} {{instance_id}}",
+                    with_display_name(
+                        f"max by (deployment, instance_id) ({oci('memory_utilization_ratio')})"
+                    ),
+                    "{{display_name}} · {{instance_id}}",
                 )
             ],
             unit="percentunit",
@@ -115,9 +123,11 @@ def infrastructure(grid: Layout) -> None:
             "load balancer sends it more than its share." + SOURCE,
             [
                 target(
-                    "max by (deployment, instance_id, network_type) "
-                    f"({oci('network_bytes_per_second')})",
-                    "{{deployment}} {{instance_id}} {{network_type}}",
+                    with_display_name(
+                        "max by (deployment, instance_id, network_type) "
+                        f"({oci('network_bytes_per_second')})"
+                    ),
+                    "{{display_name}} · {{instance_id}} {{network_type}}",
                 )
             ],
             unit="Bps",
@@ -134,8 +144,10 @@ def infrastructure(grid: Layout) -> None:
             "errors raises *AquaGatewayErrorsOnly*." + SOURCE,
             [
                 target(
-                    f"sum by (deployment, status_family) ({oci('predict_response_per_second')})",
-                    "{{deployment}} {{status_family}}",
+                    with_display_name(
+                        f"sum by (deployment, status_family) ({oci('predict_response_per_second')})"
+                    ),
+                    "{{display_name}} · {{status_family}}",
                 )
             ],
             unit="reqps",
@@ -153,12 +165,12 @@ def infrastructure(grid: Layout) -> None:
             "window; the gateway's over one minute, minutes ago." + SOURCE,
             [
                 target(
-                    f"max by (deployment) ({oci('predict_latency_seconds')})",
-                    "{{deployment}} gateway",
+                    with_display_name(f"max by (deployment) ({oci('predict_latency_seconds')})"),
+                    "{{display_name}} · gateway",
                 ),
                 target(
                     ratio(counter_rate(E2E, suffix="_sum"), counter_rate(E2E, suffix="_count")),
-                    "{{deployment}} vLLM",
+                    "{{display_name}} · vLLM",
                     "B",
                 ),
             ],
@@ -173,7 +185,12 @@ def infrastructure(grid: Layout) -> None:
             "Share of the deployment's provisioned load-balancer bandwidth in use "
             "(PredictBandwidth). Near 100% the gateway refuses requests with 429: raise the "
             "deployment's bandwidth." + SOURCE,
-            [target(f"max by (deployment) ({oci('predict_bandwidth_ratio')})", "{{deployment}}")],
+            [
+                target(
+                    with_display_name(f"max by (deployment) ({oci('predict_bandwidth_ratio')})"),
+                    "{{display_name}}",
+                )
+            ],
             unit="percentunit",
             steps=((None, "green"), (0.8, "orange"), (0.95, "red")),
             threshold_style="line",

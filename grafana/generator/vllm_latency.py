@@ -26,8 +26,10 @@ from grafana.generator.panels import (
     timeseries,
 )
 from grafana.generator.promql import (
+    PER_DEPLOYMENT,
     RATE,
     Family,
+    by,
     counter_rate,
     histogram_mean,
     quantile,
@@ -201,8 +203,8 @@ def throughput(grid: Layout) -> None:
             "long prompts); falling with an empty queue just means less traffic.\n\n"
             "Metrics: `vllm:prompt_tokens_total`, `vllm:generation_tokens_total`",
             targets(
-                ("{{deployment}} prompt", counter_rate(PROMPT_TOKENS)),
-                ("{{deployment}} generation", counter_rate(GENERATION_TOKENS)),
+                ("{{display_name}} · prompt", counter_rate(PROMPT_TOKENS)),
+                ("{{display_name}} · generation", counter_rate(GENERATION_TOKENS)),
             ),
             unit="count:tok/s",
         ),
@@ -219,8 +221,8 @@ def throughput(grid: Layout) -> None:
             "deserves a look at the deployment's logs.\n\nMetric: `vllm:request_success_total`",
             targets(
                 (
-                    "{{deployment}} {{finished_reason}}",
-                    counter_rate(REQUEST_SUCCESS, ("deployment", "finished_reason")),
+                    "{{display_name}} · {{finished_reason}}",
+                    counter_rate(REQUEST_SUCCESS, (*PER_DEPLOYMENT, "finished_reason")),
                 )
             ),
             unit="reqps",
@@ -239,8 +241,8 @@ def throughput(grid: Layout) -> None:
             "context too long); 5xx are server failures.\n\nMetric: `http_requests_total`",
             targets(
                 (
-                    "{{deployment}} {{status}}",
-                    f"sum by (deployment, status) (rate({HTTP_ALL}[{RATE}]))",
+                    "{{display_name}} · {{status}}",
+                    f"sum {by((*PER_DEPLOYMENT, 'status'))} (rate({HTTP_ALL}[{RATE}]))",
                 )
             ),
             unit="reqps",
@@ -257,7 +259,7 @@ def throughput(grid: Layout) -> None:
             "bad:** above 5% for 5 minutes raises *AquaHigh5xxRatio*; check the deployment's logs "
             "for out-of-memory or engine crashes and the KV cache panels for overload.\n\n"
             "Metric: `http_requests_total`",
-            targets(("{{deployment}}", HTTP_5XX_RATIO)),
+            targets(("{{display_name}}", HTTP_5XX_RATIO)),
             unit="percentunit",
             steps=((None, "green"), (0.05, "red")),
             threshold_style="dashed",

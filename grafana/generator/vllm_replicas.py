@@ -17,10 +17,19 @@ from grafana.generator.metrics import (
     START_TIME_SELECTOR,
 )
 from grafana.generator.panels import table, target, targets, timeseries
-from grafana.generator.promql import RATE, counter_rate, gauge, proxy_sel, ratio
+from grafana.generator.promql import (
+    PER_DEPLOYMENT,
+    RATE,
+    by,
+    counter_rate,
+    gauge,
+    proxy_sel,
+    ratio,
+    with_display_name,
+)
 
-PER_REPLICA = ("deployment", "replica")
-LEGEND = "{{deployment}} {{replica}}"
+PER_REPLICA = (*PER_DEPLOYMENT, "replica")
+LEGEND = "{{display_name}} · {{replica}}"
 
 
 def replicas(grid: Layout) -> None:
@@ -40,12 +49,16 @@ def replicas(grid: Layout) -> None:
             "`aqua_proxy_replicas_expected`",
             targets(
                 (
-                    "{{deployment}} served",
-                    f"max by (deployment) ({proxy_sel('aqua_proxy_replicas_served')})",
+                    "{{display_name}} · served",
+                    with_display_name(
+                        f"max by (deployment) ({proxy_sel('aqua_proxy_replicas_served')})"
+                    ),
                 ),
                 (
-                    "{{deployment}} expected",
-                    f"max by (deployment) ({proxy_sel('aqua_proxy_replicas_expected')})",
+                    "{{display_name}} · expected",
+                    with_display_name(
+                        f"max by (deployment) ({proxy_sel('aqua_proxy_replicas_expected')})"
+                    ),
                 ),
             ),
             unit="short",
@@ -62,12 +75,14 @@ def replicas(grid: Layout) -> None:
             "tenancy's predict rate limit.\n\nMetric: `aqua_proxy_scrape_fetches`",
             targets(
                 (
-                    "{{deployment}}",
-                    ratio(
-                        "sum by (deployment) (rate("
-                        f"{proxy_sel('aqua_proxy_scrape_fetches_sum')}[{RATE}]))",
-                        "sum by (deployment) (rate("
-                        f"{proxy_sel('aqua_proxy_scrape_fetches_count')}[{RATE}]))",
+                    "{{display_name}}",
+                    with_display_name(
+                        ratio(
+                            "sum by (deployment) (rate("
+                            f"{proxy_sel('aqua_proxy_scrape_fetches_sum')}[{RATE}]))",
+                            "sum by (deployment) (rate("
+                            f"{proxy_sel('aqua_proxy_scrape_fetches_count')}[{RATE}]))",
+                        )
                     ),
                 )
             ),
@@ -88,9 +103,11 @@ def replicas(grid: Layout) -> None:
             "Metric: `aqua_proxy_scrape_stops_total`",
             targets(
                 (
-                    "{{deployment}} {{reason}}",
-                    "sum by (deployment, reason) (rate("
-                    f"{proxy_sel('aqua_proxy_scrape_stops_total')}[{RATE}]))",
+                    "{{display_name}} · {{reason}}",
+                    with_display_name(
+                        "sum by (deployment, reason) (rate("
+                        f"{proxy_sel('aqua_proxy_scrape_stops_total')}[{RATE}]))"
+                    ),
                 )
             ),
             unit="ops",
@@ -109,13 +126,18 @@ def replicas(grid: Layout) -> None:
             "Metric: `process_start_time_seconds`",
             [
                 target(
-                    f"1000 * max by (deployment, replica) ({START_TIME_SELECTOR})",
+                    f"1000 * max {by(PER_REPLICA)} ({START_TIME_SELECTOR})",
                     instant=True,
                     fmt="table",
                 )
             ],
             unit="dateTimeAsIso",
-            rename={"deployment": "Deployment", "replica": "Replica", "Value": "Started"},
+            rename={
+                "deployment": "Deployment",
+                "display_name": "Display name",
+                "replica": "Replica",
+                "Value": "Started",
+            },
             no_value="No process start times reported",
         ),
     )

@@ -357,6 +357,16 @@ def test_mixed_fleet_was_scraped_only_with_verified_signatures(mixed_stack):
     assert mixed_stack.query(f'{KV_USAGE.old}{{deployment="current"}}') == []
 
 
+def test_configured_targets_are_named_by_their_name(mixed_stack):
+    # TARGETS gives no display name; Prometheus' relabelling (prometheus.yml) makes it the name,
+    # on every series of the target, so the legends (`{{display_name}}`) name each deployment.
+    names = {
+        (s["metric"]["deployment"], s["metric"].get("display_name"))
+        for s in mixed_stack.query('count by (deployment, display_name) ({job="vllm"})')
+    }
+    assert names == {("legacy", "legacy"), ("current", "current"), ("refused", "refused")}
+
+
 def test_demo_is_visibly_labelled(demo_stack):
     result = demo_stack.query('count(up{job="vllm", demo="true"})')
     assert result and float(result[0]["value"][1]) == len(DEMO_NAMES) == 3

@@ -52,6 +52,15 @@ def test_rendered_config_is_valid_and_follows_the_settings(promtool_path, tmp_pa
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["vllm"]["http_sd_configs"][0]["url"] == "http://127.0.0.1:18080/sd"
     assert jobs["vllm"]["fallback_scrape_protocol"] == "PrometheusText0.0.4"
+    # A target without a display name (TARGET/TARGETS) is shown under its name.
+    assert jobs["vllm"]["relabel_configs"] == [
+        {
+            "source_labels": ["display_name", "deployment"],
+            "regex": ";(.+)",
+            "target_label": "display_name",
+            "replacement": "$1",
+        }
+    ]
     assert jobs["aqua-proxy"]["static_configs"][0]["targets"] == ["127.0.0.1:18080"]
     assert jobs["oci-monitoring"]["static_configs"][0]["targets"] == ["127.0.0.1:18080"]
     assert jobs["oci-monitoring"]["metrics_path"] == "/oci-monitoring/metrics"
