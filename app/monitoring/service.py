@@ -50,18 +50,25 @@ class MonitoringService:
 
     @property
     def enabled(self) -> bool:
-        return self.poller is not None
+        """Running: configured on, and not switched off by a refusal (OCI_MONITORING=auto)."""
+        return self.poller is not None and (
+            self.collector is None or self.collector.switched_off is None
+        )
 
     def render(self) -> bytes:
         now = self._clock()
         if self.poller is None or self.collector is None:
             health = Health(False, False, None, 0, {})
             return render(None, health, now=now, stale=STALE_SECONDS)
-        status = self.poller.status()
         with self.collector.counts_lock:
             calls = dict(self.collector.counts)
+        if self.collector.switched_off is not None:
+            health = Health(False, False, None, 0, calls, refused=True)
+            return render(None, health, now=now, stale=self.collector.stale)
+        status = self.poller.status()
         deployments = len(self._scope_provider().by_ocid)
-        health = Health(True, status.failing, status.last_success, deployments, calls)
+        refused = bool(self.collector.refused)
+        health = Health(True, status.failing, status.last_success, deployments, calls, refused)
         return render(status.result, health, now=now, stale=self.collector.stale)
 
     def start(self) -> None:

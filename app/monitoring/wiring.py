@@ -54,6 +54,7 @@ def monitoring_service(
         lambda: credentials.sdk_signer,
         endpoint=config.endpoint,
         strict=config.mode == "true",
+        auto_off=config.mode == "auto",
     )
     log.info(
         "oci-monitoring: reading %d deployment(s) in %d compartment(s) every %gs",
