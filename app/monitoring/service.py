@@ -81,15 +81,17 @@ class MonitoringService:
 
 
 def decide(mode: str, *, has_signer: bool, watched: int, compartments: int) -> tuple[bool, str]:
-    """(run?, why not): `auto` runs when deployments have OCIDs, a compartment is known and the
-    requests are signed; `true` the same (settings refuse to start without them); `false` never."""
+    """(run?, why not): `auto` runs when the requests are signed and deployments have OCIDs,
+    with a compartment known or looked up from the targets' OCIDs; `true` the same (settings
+    refuse to start without a compartment or signing); `false` never."""
     if mode == "false":
         return False, "OCI_MONITORING=false"
     if not has_signer:
         return False, "requests are not signed (OCI_AUTH=none)"
-    if compartments == 0:
+    if compartments == 0 and watched == 0:
         return False, (
-            "no compartment is known (set OCI_MONITORING_COMPARTMENT_ID or OCI_COMPARTMENT_ID)"
+            "no compartment is known (set OCI_MONITORING_COMPARTMENT_ID or OCI_COMPARTMENT_ID) "
+            "and no target carries a model deployment OCID in its URL"
         )
     if watched == 0 and mode == "auto":
         return False, "no target carries a model deployment OCID in its URL"
