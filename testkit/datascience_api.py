@@ -1,19 +1,24 @@
 """`DataScienceApi`: a loopback stand-in of the OCI Data Science control plane (model deployments).
 
-Serves `GET /20190101/modelDeployments` the way the service does: every request must carry a valid
+Serves `GET /20190101/modelDeployments` (ListModelDeployments) and
+`GET /20190101/modelDeployments/{id}` (GetModelDeployment) the way the service does: every request must carry a valid
 OCI signature (checked by the independent `cavage` verifier against a `KeyRegistry`; anything else
 is 401 `NotAuthenticated`), `compartmentId` is required, at most ONE other filter (`id`,
 `projectId`, `displayName`, `lifecycleState`, `createdBy`) may be given (400 otherwise), results
 page with `limit` (1..100) / `page` and the `opc-next-page` header, and the JSON is the service's
 `ModelDeploymentSummary` shape (camelCase, `deploymentType` / `policyType` /
-`environmentConfigurationType` discriminators), so the real `oci` SDK parses it.
+`environmentConfigurationType` discriminators; GetModelDeployment adds `lifecycleDetails` and an
+`etag` header, and answers 404 `NotAuthorizedOrNotFound` for an unknown deployment or one in a
+denied compartment), so the real `oci` SDK parses it.
 
 Tests change the fleet at run time (add, rename, delete, set state) and inject faults (429, 500,
-404 for N requests or until cleared) through a thread-safe Python API. Every request is recorded.
+404 for N requests, list or get, or until cleared) through a thread-safe Python API. Every request is recorded.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +36,7 @@ from testkit.oci_standin import (
 )
 
 LIST_PATH = "/20190101/modelDeployments"
+GET_PREFIX = f"{LIST_PATH}/"
 LIFECYCLE_STATES = (
     "CREATING",
     "ACTIVE",
@@ -133,6 +139,11 @@ class Deployment:
             "freeformTags": dict(self.freeform_tags),
             "definedTags": {ns: dict(tags) for ns, tags in self.defined_tags.items()},
         }
+
+    def to_full_json(self) -> dict[str, Any]:
+        """The `ModelDeployment` JSON GetModelDeployment answers with (the summary's fields and
+        `lifecycleDetails`)."""
+        return {**self.to_json(), "lifecycleDetails": None}
 
 
 @dataclass(frozen=True)
@@ -316,7 +327,8 @@ class _Handler(SignedApiHandler):
         except SignatureError as exc:
             self._answer(401, None, query, verified, exc.reason)
             return
-        if parts.path != LIST_PATH:
+        one_id = parts.path[len(GET_PREFIX) :] if parts.path.startswith(GET_PREFIX) else None
+        if parts.path != LIST_PATH and (not one_id or "/" in one_id):
             self._answer(404, None, query, verified, "unknown path")
             return
         if self.command != "GET":
@@ -326,7 +338,26 @@ class _Handler(SignedApiHandler):
         if fault is not None:
             self._answer(fault, None, query, verified, "injected fault")
             return
-        self._list(api, query, verified)
+        if one_id is not None:
+            self._get(api, one_id, query, verified)
+        else:
+            self._list(api, query, verified)
+
+    def _get(
+        self,
+        api: DataScienceApi,
+        ocid: str,
+        query: dict[str, list[str]],
+        verified: VerifiedSignature,
+    ) -> None:
+        with api._lock:
+            deployment = api._deployments.get(ocid)
+        if deployment is None or api._is_denied(deployment.compartment_id):
+            self._answer(404, None, query, verified, "deployment not found or not authorized")
+            return
+        digest = hashlib.sha256(json.dumps(deployment.to_json(), sort_keys=True).encode())
+        etag = f'"{digest.hexdigest()[:32]}"'
+        self._answer(200, deployment.to_full_json(), query, verified, None, headers={"etag": etag})
 
     def _list(
         self, api: DataScienceApi, query: dict[str, list[str]], verified: VerifiedSignature

@@ -247,3 +247,71 @@ def test_json_keys_are_exactly_the_sdk_models_attribute_maps(api):
     assert set(config["environmentConfigurationDetails"]) <= keys(
         OcirModelDeploymentEnvironmentConfigurationDetails
     )
+
+
+def _get_once(api, signer, ocid):
+    return _client(api, signer).get_model_deployment(
+        ocid, retry_strategy=oci.retry.NoneRetryStrategy()
+    )
+
+
+def test_sdk_gets_one_deployment_with_every_field(api, signer):
+    from oci.data_science.models import ModelDeployment
+
+    created = api.add(
+        "Llama 3.1 8B (prod)",
+        compartment_id=COMPARTMENT,
+        instance_count=2,
+        environment_variables={"PARAMS": "--served-model-name odsc-llm"},
+    )
+    api.add("another", compartment_id=OTHER_COMPARTMENT)
+
+    response = _get_once(api, signer, created.id)
+
+    deployment = response.data
+    assert isinstance(deployment, ModelDeployment)
+    assert (deployment.id, deployment.compartment_id) == (created.id, COMPARTMENT)
+    assert deployment.display_name == "Llama 3.1 8B (prod)"
+    assert deployment.model_deployment_url == created.model_deployment_url
+    assert deployment.lifecycle_state == "ACTIVE"
+    assert deployment.time_created == created.time_created
+    config = deployment.model_deployment_configuration_details
+    assert isinstance(config, SingleModelDeploymentConfigurationDetails)
+    assert config.model_configuration_details.scaling_policy.instance_count == 2
+    assert response.headers["etag"]
+    [call] = api.calls
+    assert call.target == f"/20190101/modelDeployments/{created.id}"
+    assert call.verified is not None and call.status == 200
+
+
+def test_get_answers_404_for_unknown_denied_and_faulted(api, signer):
+    created = api.add("a", compartment_id=COMPARTMENT)
+    for ocid, deny, fault in (
+        (fake_ocid("datasciencemodeldeployment", "iad"), False, None),
+        (created.id, True, None),
+        (created.id, False, 429),
+    ):
+        api.deny_compartment(COMPARTMENT, denied=deny)
+        if fault:
+            api.fail(fault, times=1)
+        with pytest.raises(oci.exceptions.ServiceError) as info:
+            _get_once(api, signer, ocid)
+        expected = (429, "TooManyRequests") if fault else (404, "NotAuthorizedOrNotFound")
+        assert (info.value.status, info.value.code) == expected
+    assert _get_once(api, signer, created.id).data.compartment_id == COMPARTMENT
+
+
+def test_get_refuses_an_unknown_key(api, tmp_path):
+    created = api.add("a", compartment_id=COMPARTMENT)
+    stranger = make_api_key_profile(tmp_path)
+    foreign = oci.signer.Signer.from_config(oci.config.from_file(str(stranger.config_path)))
+    with pytest.raises(oci.exceptions.ServiceError) as info:
+        _get_once(api, foreign, created.id)
+    assert (info.value.status, info.value.code) == (401, "NotAuthenticated")
+
+
+def test_full_json_keys_are_exactly_the_sdk_model_s(api):
+    from oci.data_science.models import ModelDeployment
+
+    body = api.add("x", compartment_id=COMPARTMENT).to_full_json()
+    assert set(body) == set(ModelDeployment().attribute_map.values())

@@ -23,6 +23,8 @@ from app.oci_clients import CALL_FAILURES, build_sdk_client, call_failure
 
 CALL_RESULTS = ("ok", *CALL_FAILURES, "error")
 RETRIED = frozenset({"throttled", "server_error", "timeout", "unreachable"})
+# The service refused the credentials: 401 NotAuthenticated, 404 NotAuthorizedOrNotFound.
+REFUSED = frozenset({"not_authenticated", "not_authorized"})
 LIST_PAGE_LIMIT = 1000
 MAX_LIST_PAGES = 100
 IAM_HINT = (
@@ -30,6 +32,17 @@ IAM_HINT = (
     "metrics in compartment <compartment> where target.metrics.namespace="
     "'oci_datascience_modeldeploy''"
 )
+
+
+def iam_hint(compartment_id: str) -> str:
+    """The IAM statement that lets the container read the namespace in `compartment_id`."""
+    return (
+        "reading OCI Monitoring needs an IAM policy such as 'allow dynamic-group <group> to read "
+        f"metrics in compartment id {compartment_id} where target.metrics.namespace="
+        "'oci_datascience_modeldeploy''"
+    )
+
+
 _HINTS = {
     "throttled": "OCI Monitoring is throttling",
     "server_error": "OCI Monitoring failed",

@@ -11,6 +11,13 @@ datapoint at least `settle` seconds old (complete), and a series whose newest da
 than `stale` seconds is dropped (a removed deployment goes stale in Prometheus). A failed call
 keeps the last good answer for that metric (still subject to `stale`). A round in which every
 call failed raises the failure, so the poller backs off and logs it once.
+
+Refused credentials (HTTP 401 NotAuthenticated, or 404 NotAuthorizedOrNotFound: no `read metrics`
+policy in the compartment) are a state of their own, `refused`. With `auto_off`
+(OCI_MONITORING=auto), when the first round that reaches the API is refused in every call, the
+collector switches itself off for good (`switched_off`, one WARNING naming the policy; later
+rounds make no call). Otherwise a move into or out of the refused state is logged once: ERROR with
+`strict` (OCI_MONITORING=true), else WARNING; back to INFO when the policy works again.
 """
 
 from __future__ import annotations
@@ -26,12 +33,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from app.monitoring.api import (
-    IAM_HINT,
+    REFUSED,
     MonitoringCalls,
     MonitoringError,
     Pacer,
     Series,
     build_client,
+    iam_hint,
 )
 from app.monitoring.naming import LABELLED_DIMENSIONS, RESOURCE_DIMENSION, GaugeShape, shape_of
 from app.monitoring.scope import Place, Scope
@@ -76,6 +84,7 @@ class MonitoringCollector:
         *,
         endpoint: str | None = None,
         strict: bool = False,
+        auto_off: bool = False,
         pacer: Pacer | None = None,
         settle: float = SETTLE_SECONDS,
         stale: float = STALE_SECONDS,
@@ -89,6 +98,7 @@ class MonitoringCollector:
         self._signer_provider = signer_provider
         self.endpoint = endpoint
         self.strict = strict
+        self.auto_off = auto_off
         self._pacer = pacer or Pacer()
         self.settle, self.stale, self.window = settle, stale, window
         self.catalogue_every = catalogue_every
@@ -102,6 +112,9 @@ class MonitoringCollector:
         self._last_good: dict[tuple[Place, str], tuple[GaugeShape, list[Series]]] = {}
         self._round = 0
         self._told: set[str] = set()
+        self._answered = False  # a round has reached the API (answered or refused)
+        self.refused: dict[str, MonitoringError] = {}  # compartment -> refusal, latest round
+        self.switched_off: MonitoringError | None = None  # auto, refused on the first round
 
     # ---- clients -----------------------------------------------------------------------------
 
@@ -136,6 +149,8 @@ class MonitoringCollector:
             log.warning(message, *args)
 
     def __call__(self) -> Snapshot:
+        if self.switched_off is not None:
+            return Snapshot((), self._clock(), None)
         self._round += 1
         scope = self._scope_provider()
         for watched in scope.unplaced:
@@ -150,6 +165,8 @@ class MonitoringCollector:
         start = datetime.fromtimestamp(now - self.window, UTC)
         ok_before = self._ok_calls()
         failures: list[MonitoringError] = []
+        refused: dict[str, MonitoringError] = {}
+        undecided: set[str] = set()  # compartments whose calls failed otherwise (429, 5xx...)
         for place in scope.places:
             region = place.region or ("" if self.endpoint else None)
             if region is None:
@@ -166,6 +183,7 @@ class MonitoringCollector:
                 catalogue = self._catalogue(place, calls)
             except MonitoringError as error:
                 failures.append(error)
+                self._sort_failure(place, error, refused, undecided)
                 catalogue = self._catalogues.get(place, ({}, 0))[0]
             for name, dimensions in sorted(catalogue.items()):
                 if RESOURCE_DIMENSION not in dimensions:
@@ -177,12 +195,27 @@ class MonitoringCollector:
                     )
                 except MonitoringError as error:
                     failures.append(error)
+                    self._sort_failure(place, error, refused, undecided)
                     continue
                 self._last_good[(place, name)] = (shape, series)
-        if failures:
-            self._report(failures)
-            if self._ok_calls() == ok_before:
-                raise failures[0]
+        all_failed = bool(failures) and self._ok_calls() == ok_before
+        reached = bool(failures) or self._ok_calls() > ok_before
+        first_answer = reached and not self._answered
+        self._answered = self._answered or reached
+        if (
+            self.auto_off
+            and first_answer
+            and all_failed
+            and all(f.kind in REFUSED for f in failures)
+        ):
+            self._switch_off(refused)
+            return Snapshot((), now, None)
+        if reached:
+            # A compartment whose calls failed for another reason keeps its previous state.
+            carried = {c: e for c, e in self.refused.items() if c in undecided - set(refused)}
+            self._note_refusals({**carried, **refused})
+        if all_failed:
+            raise failures[0]
         return self._snapshot(scope, now)
 
     def _ok_calls(self) -> int:
@@ -197,15 +230,57 @@ class MonitoringCollector:
         self._catalogues[place] = (catalogue, self._round)
         return catalogue
 
-    def _report(self, failures: list[MonitoringError]) -> None:
-        denied = [f for f in failures if f.kind in ("not_authorized", "not_authenticated")]
-        if denied and self.strict:
-            self._tell_once(
-                "strict-denied",
+    @staticmethod
+    def _sort_failure(
+        place: Place,
+        error: MonitoringError,
+        refused: dict[str, MonitoringError],
+        undecided: set[str],
+    ) -> None:
+        if error.kind in REFUSED:
+            refused.setdefault(place.compartment_id, error)
+        else:
+            undecided.add(place.compartment_id)
+
+    def _switch_off(self, refused: dict[str, MonitoringError]) -> None:
+        self.refused = dict(refused)
+        compartment, error = sorted(refused.items())[0]
+        self.switched_off = error
+        log.warning(
+            "oci-monitoring: off: OCI Monitoring refused the credentials on the first round "
+            "(%s in %d compartment(s), e.g. %s); %s; restart after granting it",
+            error.summary,
+            len(refused),
+            compartment,
+            iam_hint(compartment),
+        )
+
+    def _note_refusals(self, refused: dict[str, MonitoringError]) -> None:
+        """Log a move into (or between sets of) refused compartments, and out of it, once."""
+        before, self.refused = set(self.refused), dict(refused)
+        if set(refused) == before:
+            return
+        if not refused:
+            log.info("oci-monitoring: the credentials can read metrics again")
+            return
+        compartment, error = sorted(refused.items())[0]
+        if self.strict:
+            log.error(
                 "oci-monitoring: OCI_MONITORING=true but the credentials cannot read metrics "
-                "(%s); %s",
-                denied[0].summary,
-                IAM_HINT,
+                "(%s in %d compartment(s), e.g. %s); %s; retrying",
+                error.summary,
+                len(refused),
+                compartment,
+                iam_hint(compartment),
+            )
+        else:
+            log.warning(
+                "oci-monitoring: the credentials cannot read metrics (%s in %d compartment(s), "
+                "e.g. %s); %s; retrying",
+                error.summary,
+                len(refused),
+                compartment,
+                iam_hint(compartment),
             )
 
     def _snapshot(self, scope: Scope, now: float) -> Snapshot:

@@ -3,8 +3,12 @@
 Samples carry no timestamp (an explicit one would disable Prometheus' staleness handling and lose
 revisions). Health, always present so the dashboard can say why there is no data:
 
-* `aqua_oci_monitoring_enabled` 1 when the collector runs (0: OCI_MONITORING off or nothing to read);
+* `aqua_oci_monitoring_enabled` 1 when the collector runs (0: OCI_MONITORING off, nothing to read,
+  or `auto` switched off because the credentials were refused on the first round);
 * `aqua_oci_monitoring_failing` 1 while rounds fail;
+* `aqua_oci_monitoring_refused` 1 while OCI Monitoring refuses the credentials (401, or 404
+  NotAuthorizedOrNotFound: no `read metrics` policy) in at least one compartment, and after `auto`
+  switched off for that reason;
 * `aqua_oci_monitoring_last_success_timestamp_seconds` (absent until a round has worked);
 * `aqua_oci_monitoring_datapoint_age_seconds`: age of the newest exposed datapoint;
 * `aqua_oci_monitoring_series`, `aqua_oci_monitoring_deployments`;
@@ -32,6 +36,7 @@ class Health:
     last_success: float | None
     deployments: int
     calls: Mapping[tuple[str, str], int]
+    refused: bool = False
 
 
 def metric_families(
@@ -65,6 +70,15 @@ def metric_families(
             "aqua_oci_monitoring_failing",
             "1 while OCI Monitoring collection rounds fail (last good values are kept)",
             value=1.0 if health.failing else 0.0,
+        )
+    )
+    out.append(
+        GaugeMetricFamily(
+            "aqua_oci_monitoring_refused",
+            "1 while OCI Monitoring refuses the credentials (HTTP 401, or 404 "
+            "NotAuthorizedOrNotFound: no 'read metrics' IAM policy) in a compartment; with "
+            "OCI_MONITORING=auto a refusal on the first round switches the collector off",
+            value=1.0 if health.refused else 0.0,
         )
     )
     if health.last_success is not None:

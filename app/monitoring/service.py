@@ -50,18 +50,25 @@ class MonitoringService:
 
     @property
     def enabled(self) -> bool:
-        return self.poller is not None
+        """Running: configured on, and not switched off by a refusal (OCI_MONITORING=auto)."""
+        return self.poller is not None and (
+            self.collector is None or self.collector.switched_off is None
+        )
 
     def render(self) -> bytes:
         now = self._clock()
         if self.poller is None or self.collector is None:
             health = Health(False, False, None, 0, {})
             return render(None, health, now=now, stale=STALE_SECONDS)
-        status = self.poller.status()
         with self.collector.counts_lock:
             calls = dict(self.collector.counts)
+        if self.collector.switched_off is not None:
+            health = Health(False, False, None, 0, calls, refused=True)
+            return render(None, health, now=now, stale=self.collector.stale)
+        status = self.poller.status()
         deployments = len(self._scope_provider().by_ocid)
-        health = Health(True, status.failing, status.last_success, deployments, calls)
+        refused = bool(self.collector.refused)
+        health = Health(True, status.failing, status.last_success, deployments, calls, refused)
         return render(status.result, health, now=now, stale=self.collector.stale)
 
     def start(self) -> None:
@@ -74,15 +81,17 @@ class MonitoringService:
 
 
 def decide(mode: str, *, has_signer: bool, watched: int, compartments: int) -> tuple[bool, str]:
-    """(run?, why not): `auto` runs when deployments have OCIDs, a compartment is known and the
-    requests are signed; `true` the same (settings refuse to start without them); `false` never."""
+    """(run?, why not): `auto` runs when the requests are signed and deployments have OCIDs,
+    with a compartment known or looked up from the targets' OCIDs; `true` the same (settings
+    refuse to start without a compartment or signing); `false` never."""
     if mode == "false":
         return False, "OCI_MONITORING=false"
     if not has_signer:
         return False, "requests are not signed (OCI_AUTH=none)"
-    if compartments == 0:
+    if compartments == 0 and watched == 0:
         return False, (
-            "no compartment is known (set OCI_MONITORING_COMPARTMENT_ID or OCI_COMPARTMENT_ID)"
+            "no compartment is known (set OCI_MONITORING_COMPARTMENT_ID or OCI_COMPARTMENT_ID) "
+            "and no target carries a model deployment OCID in its URL"
         )
     if watched == 0 and mode == "auto":
         return False, "no target carries a model deployment OCID in its URL"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from app.discovery.listing import compartment_problems, parse_compartments
 from app.oci_clients import endpoint_problem
 from app.settings.reader import _Reader
+from app.targets import TargetError, parse_targets
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,22 @@ def read_oci_monitoring(read: _Reader, signed: bool) -> OciMonitoringSettings:
     raw = own or read.optional("OCI_COMPARTMENT_ID") or ""
     compartments = parse_compartments(raw)
     read.problems.extend(compartment_problems(compartments, setting))
-    if mode == "true" and not compartments:
+    if mode == "true" and not compartments and not _targets_carry_ocids(read):
         read.problems.append(
             "OCI_MONITORING: true needs the deployments' compartment: set "
-            "OCI_MONITORING_COMPARTMENT_ID (or OCI_COMPARTMENT_ID)"
+            "OCI_MONITORING_COMPARTMENT_ID (or OCI_COMPARTMENT_ID), or give targets whose URL "
+            "carries the model deployment OCID (their compartment is looked up)"
         )
     if mode == "true" and not signed:
         read.problems.append("OCI_MONITORING: true needs signed requests (OCI_AUTH is none)")
     return OciMonitoringSettings(mode, interval, endpoint, compartments)
+
+
+def _targets_carry_ocids(read: _Reader) -> bool:
+    """Whether a TARGET/TARGETS URL carries a model deployment OCID (its compartment can then be
+    looked up). Bad targets are reported where the targets are read."""
+    try:
+        targets = parse_targets(read.environ.get("TARGET"), read.environ.get("TARGETS"))
+    except TargetError:
+        return False
+    return any("deployment_ocid" in target.labels for target in targets)

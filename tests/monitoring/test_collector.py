@@ -20,7 +20,7 @@ from app.monitoring.naming import shape_of, snake_case
 from app.monitoring.scope import Watched, build_scope
 from app.monitoring.service import MonitoringService, decide
 from testkit.monitoring_api import GPU_DEPLOYMENT_METRICS, MonitoringApi
-from testkit.oci_credentials import fake_ocid
+from testkit.oci_credentials import fake_ocid, make_api_key_profile
 
 COMPARTMENT = fake_ocid("compartment")
 
@@ -282,26 +282,147 @@ def test_scope_places_and_decision():
     assert not decide("false", has_signer=True, watched=1, compartments=1)[0]
 
 
-def test_missing_policy_is_one_log_line_and_a_failing_health(api, signer, clock, caplog):
+def poll(service, times=1):
+    assert service.poller is not None
+    return [asyncio.run(service.poller.poll_once()) for _ in range(times)]
+
+
+def monitoring_lines(caplog, level=logging.INFO):
+    return [
+        (r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name.startswith("app.monitoring") and r.levelno >= level
+    ]
+
+
+def test_auto_switches_off_with_one_line_when_the_first_round_is_refused(
+    api, signer, clock, caplog
+):
     deployment = api.add(compartment_id=COMPARTMENT)
     api.deny_compartment(COMPARTMENT)
-    scope = build_scope([Watched("a", deployment.ocid)], (COMPARTMENT,), single_endpoint=True)
-    collector = make_collector(api, signer, clock, [Watched("a", deployment.ocid)])
-    service = MonitoringService(collector, lambda: scope, clock=clock)
-    assert service.poller is not None
-    with caplog.at_level(logging.WARNING):
-        for _ in range(3):
-            assert not asyncio.run(service.poller.poll_once())
-    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert lines == [
-        "oci-monitoring: failing (not_authorized: HTTP 404 NotAuthorizedOrNotFound); no result "
-        "yet, retrying with backoff; reading OCI Monitoring needs an IAM policy such as 'allow "
-        "dynamic-group <group> to read metrics in compartment <compartment> where "
-        "target.metrics.namespace='oci_datascience_modeldeploy''"
+    watched = [Watched("a", deployment.ocid)]
+    collector = make_collector(api, signer, clock, watched, auto_off=True)
+    service = MonitoringService(collector, collector._scope_provider, clock=clock)
+    with caplog.at_level(logging.INFO):
+        poll(service, 3)
+    assert monitoring_lines(caplog) == [
+        (
+            "WARNING",
+            "oci-monitoring: off: OCI Monitoring refused the credentials on the first round "
+            f"(HTTP 404 NotAuthorizedOrNotFound in 1 compartment(s), e.g. {COMPARTMENT}); "
+            "reading OCI Monitoring needs an IAM policy such as 'allow dynamic-group <group> to "
+            f"read metrics in compartment id {COMPARTMENT} where target.metrics.namespace="
+            "'oci_datascience_modeldeploy''; restart after granting it",
+        )
     ]
+    assert len(api.calls) == 1  # one refused ListMetrics, then no call at all
+    assert not service.enabled
     body = service.render().decode()
-    assert "aqua_oci_monitoring_failing 1.0" in body
+    assert "aqua_oci_monitoring_enabled 0.0" in body
+    assert "aqua_oci_monitoring_refused 1.0" in body
+    assert "aqua_oci_monitoring_failing 0.0" in body
     assert (
-        'aqua_oci_monitoring_api_calls_total{operation="list_metrics",result="not_authorized"} 3.0'
+        'aqua_oci_monitoring_api_calls_total{operation="list_metrics",result="not_authorized"} 1.0'
         in body
     )
+    # Granting the policy later is not picked up: auto stays off until a restart.
+    api.deny_compartment(COMPARTMENT, denied=False)
+    poll(service)
+    assert len(api.calls) == 1
+
+
+def test_auto_switches_off_when_the_signature_is_refused(api, clock, tmp_path, caplog):
+    stranger = make_api_key_profile(tmp_path)  # a key the stand-in does not know: 401
+    foreign = oci.signer.Signer.from_config(oci.config.from_file(str(stranger.config_path)))
+    deployment = api.add(compartment_id=COMPARTMENT)
+    collector = make_collector(api, foreign, clock, [Watched("a", deployment.ocid)], auto_off=True)
+    with caplog.at_level(logging.INFO):
+        collector()
+    assert collector.switched_off is not None
+    assert collector.switched_off.kind == "not_authenticated"
+    [(level, line)] = monitoring_lines(caplog)
+    assert level == "WARNING" and "HTTP 401 NotAuthenticated" in line
+    assert "read metrics in compartment id" in line
+
+
+def test_auto_stays_on_when_refused_only_after_it_has_worked(api, signer, clock, caplog):
+    deployment = api.add(compartment_id=COMPARTMENT)
+    collector = make_collector(api, signer, clock, [Watched("a", deployment.ocid)], auto_off=True)
+    service = MonitoringService(collector, collector._scope_provider, clock=clock)
+    assert poll(service) == [True]
+    api.deny_compartment(COMPARTMENT)
+    collector.catalogue_every = 1  # ListMetrics every round: the refusal shows at once
+    with caplog.at_level(logging.INFO):
+        assert poll(service, 2) == [False, False]
+    assert service.enabled and collector.switched_off is None
+    levels = [level for level, _ in monitoring_lines(caplog)]
+    assert levels == ["WARNING", "WARNING"]  # the refusal, and the poller's failing line
+    body = service.render().decode()
+    assert "aqua_oci_monitoring_enabled 1.0" in body
+    assert "aqua_oci_monitoring_failing 1.0" in body
+    assert "aqua_oci_monitoring_refused 1.0" in body
+
+
+def test_auto_keeps_reading_the_compartments_it_may_read(api, signer, clock, caplog):
+    denied = fake_ocid("compartment")
+    ours = api.add(compartment_id=COMPARTMENT)
+    theirs = api.add(compartment_id=denied)
+    api.deny_compartment(denied)
+    scope = build_scope(
+        [
+            Watched("ours", ours.ocid, None, COMPARTMENT),
+            Watched("theirs", theirs.ocid, None, denied),
+        ],
+        (),
+        single_endpoint=True,
+    )
+    collector = MonitoringCollector(
+        lambda: scope,
+        lambda: signer,
+        endpoint=api.endpoint,
+        auto_off=True,
+        pacer=Pacer(1000.0, sleep=lambda _: None),
+        clock=clock,
+    )
+    with caplog.at_level(logging.INFO):
+        snapshots = [collector(), collector()]
+    assert collector.switched_off is None
+    assert {dict(s.labels)["deployment"] for s in snapshots[-1].samples} == {"ours"}
+    [(level, line)] = monitoring_lines(caplog)
+    assert level == "WARNING"
+    assert f"in 1 compartment(s), e.g. {denied}" in line
+    assert set(collector.refused) == {denied}
+
+
+def test_true_logs_an_error_per_state_change_and_keeps_trying(api, signer, clock, caplog):
+    deployment = api.add(compartment_id=COMPARTMENT)
+    api.deny_compartment(COMPARTMENT)
+    collector = make_collector(api, signer, clock, [Watched("a", deployment.ocid)], strict=True)
+    service = MonitoringService(collector, collector._scope_provider, clock=clock)
+    with caplog.at_level(logging.INFO):
+        assert poll(service, 3) == [False, False, False]
+        refused_body = service.render().decode()
+        api.deny_compartment(COMPARTMENT, denied=False)
+        assert poll(service) == [True]
+        granted_body = service.render().decode()
+        api.deny_compartment(COMPARTMENT)
+        collector.catalogue_every = 1
+        assert poll(service) == [False]
+    lines = monitoring_lines(caplog)
+    errors = [line for level, line in lines if level == "ERROR"]
+    assert len(errors) == 2  # refused, (granted: INFO), refused again; not once per round
+    assert errors[0].startswith(
+        "oci-monitoring: OCI_MONITORING=true but the credentials cannot read metrics "
+        "(HTTP 404 NotAuthorizedOrNotFound in 1 compartment(s)"
+    )
+    assert f"read metrics in compartment id {COMPARTMENT}" in errors[0]
+    assert ("INFO", "oci-monitoring: the credentials can read metrics again") in lines
+    assert collector.counts[("list_metrics", "not_authorized")] == 4  # every round tried
+    for expected in (
+        "aqua_oci_monitoring_enabled 1.0",
+        "aqua_oci_monitoring_failing 1.0",
+        "aqua_oci_monitoring_refused 1.0",
+    ):
+        assert expected in refused_body
+    assert "aqua_oci_monitoring_refused 0.0" in granted_body
+    assert "aqua_oci_monitoring_failing 0.0" in granted_body

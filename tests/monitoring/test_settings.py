@@ -78,3 +78,19 @@ def test_loopback_endpoint_and_interval_are_accepted(tmp_path):
         }
     ).oci_monitoring
     assert (config.endpoint, config.interval_seconds) == ("http://127.0.0.1:9999", 5.0)
+
+
+def test_true_without_a_compartment_is_accepted_for_targets_carrying_their_ocid(tmp_path):
+    ocid = fake_ocid("datasciencemodeldeployment", "iad")
+    env = {
+        "DATA_DIR": str(tmp_path),
+        "OCI_MONITORING": "true",
+        # Signed requests: a resource principal environment.
+        "OCI_RESOURCE_PRINCIPAL_VERSION": "2.2",
+        "OCI_REGION": "us-ashburn-1",
+    }
+    plain = {**env, "TARGET": "https://llm.example.com"}
+    assert any("true needs the deployments' compartment" in line for line in problems(plain))
+    url = f"https://modeldeployment.us-ashburn-1.oci.customer-oci.com/{ocid}"
+    config = load_settings({**env, "TARGETS": f"llama={url}"}).oci_monitoring
+    assert (config.mode, config.compartment_ids) == ("true", ())

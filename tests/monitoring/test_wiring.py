@@ -45,12 +45,14 @@ def discovered(name: str, compartment: str, region: str = "eu-frankfurt-1") -> D
     )
 
 
-def test_off_without_a_compartment_says_why(tmp_path, caplog):
+def test_without_a_compartment_a_target_s_ocid_turns_auto_on_for_a_lookup(tmp_path, caplog):
     config = settings(tmp_path, TARGETS=f"llama={URL}")
     with caplog.at_level(logging.INFO, logger="app.monitoring"):
         service = monitoring_service(config, FakeCredentials())  # type: ignore[arg-type]
-    assert not service.enabled
-    assert "oci-monitoring: off (no compartment is known" in caplog.text
+    assert service.enabled and service.collector is not None
+    assert "in the compartments their OCIDs are looked up in" in caplog.text
+    # Until the lookup (in the collector's first round) has found it, nothing is placed.
+    assert not service._scope_provider().places
 
 
 def test_explicit_targets_are_read_in_their_region_and_the_configured_compartment(tmp_path):
