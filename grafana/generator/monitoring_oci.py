@@ -36,9 +36,11 @@ def oci_monitoring(grid: Layout) -> None:
             "OCI Monitoring",
             "Whether the proxy reads the deployments' OCI Monitoring metrics (GPU, CPU, memory, "
             "network, gateway). **Off**: OCI_MONITORING=false, or with `auto` no compartment or "
-            "no deployment OCID is known (the proxy logs why at start). **Failing**: every call "
-            "of the last round failed; the last good values are kept until they are minutes old. "
-            "A missing IAM policy shows as *not_authorized* calls below." + LAG,
+            "no deployment OCID is known (the proxy logs why at start), or `auto` switched off "
+            "because OCI Monitoring refused the credentials on its first round (no `read metrics` "
+            "policy; restart after granting it). **Failing**: every call of the last round "
+            "failed; the last good values are kept until they are minutes old. A missing IAM "
+            "policy shows as *not_authorized* calls below." + LAG,
             [
                 target(
                     f"max(aqua_oci_monitoring_enabled{JOB} * (1 + aqua_oci_monitoring_failing{JOB}))"
