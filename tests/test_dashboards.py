@@ -22,7 +22,7 @@ from grafana.generator import cli
 from grafana.generator.dashboard import DEPLOYMENT_OPTION_REGEX
 from grafana.generator.layout import Layout
 from grafana.generator.metrics import LEGACY_SERIES
-from testkit.ports import free_port
+from testkit.ports import refused_port
 from testkit.prometheus import running_prometheus
 from tests.support.dashboards import (
     ALL,
@@ -1215,8 +1215,15 @@ LIVE_HEALTH_ABSENT: dict[TargetKey, str] = {
 
 def test_health_panels_show_data_on_a_live_prometheus(dashboards, prometheus_path, tmp_path):
     rules = REPO_ROOT / "rules" / "aqua-metrics.rules.yml"
-    config = LIVE_CONFIG.replace("{rules}", str(rules)).replace("{closed}", str(free_port()))
-    with running_prometheus(prometheus_path, tmp_path, tmp_path / "data", config) as url:
+    with (
+        refused_port() as closed,  # held: nothing can start listening there during the test
+        running_prometheus(
+            prometheus_path,
+            tmp_path,
+            tmp_path / "data",
+            LIVE_CONFIG.replace("{rules}", str(rules)).replace("{closed}", str(closed)),
+        ) as url,
+    ):
         queries = panel_queries(dashboards["aqua-health"], {"deployment": ALL}, "4s", "1s")
         allowed = {**OPTIONAL_FEATURE_TARGETS, **LIVE_HEALTH_ABSENT}
         deadline = time.monotonic() + 30
