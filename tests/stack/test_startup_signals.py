@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -55,10 +56,8 @@ def _processes_using(data_dir) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize(("signum", "delay"), CASES)
-def test_a_signal_during_start_up_is_a_clean_stop(profile, signum, delay):
-    data_dir = short_tmp_dir()
-    proxy_port = kept_port()  # reserved: no other test can take it while start checks it
+def _start(profile, data_dir, proxy_port: int, **extra: str) -> subprocess.Popen[bytes]:
+    """`aqua-metrics start` in a session of its own, as a user's shell would run it."""
     env = base_environment(
         {
             "DATA_DIR": str(data_dir),
@@ -67,9 +66,10 @@ def test_a_signal_during_start_up_is_a_clean_stop(profile, signum, delay):
             "OCI_CONFIG_FILE": str(profile.config_path),
             "PROXY_PORT": str(proxy_port),
             "PROMETHEUS_PORT": str(kept_port()),
+            **extra,
         }
     )
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "app", "start"],
         env=env,
         stdout=subprocess.PIPE,
@@ -77,17 +77,33 @@ def test_a_signal_during_start_up_is_a_clean_stop(profile, signum, delay):
         start_new_session=True,
         cwd="/",
     )
-    time.sleep(delay)  # the moment of the signal is the test's input, not a wait for a condition
-    if signum == signal.SIGINT:
-        os.killpg(process.pid, signum)  # Ctrl-C: the whole foreground group
-    else:
-        process.send_signal(signum)
+
+
+def _output_after_stop(process: subprocess.Popen[bytes], stop: Callable[[], None]) -> str:
+    """Run `stop`, wait for the exit (killing the group if it hangs) and return all output."""
     try:
+        stop()
         out, err = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    text = (out + err).decode(errors="replace")
+    return (out + err).decode(errors="replace")
+
+
+@pytest.mark.parametrize(("signum", "delay"), CASES)
+def test_a_signal_during_start_up_is_a_clean_stop(profile, signum, delay):
+    data_dir = short_tmp_dir()
+    proxy_port = kept_port()  # reserved: no other test can take it while start checks it
+    process = _start(profile, data_dir, proxy_port)
+
+    def stop() -> None:
+        time.sleep(delay)  # the moment of the signal is the test's input, not a wait
+        if signum == signal.SIGINT:
+            os.killpg(process.pid, signum)  # Ctrl-C: the whole foreground group
+        else:
+            process.send_signal(signum)
+
+    text = _output_after_stop(process, stop)
     assert process.returncode in CLEAN, f"exit {process.returncode}:\n{text}"
     assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
     assert "credentials" not in text.lower(), text
@@ -108,33 +124,13 @@ def test_ctrl_c_while_amtool_checks_the_configuration_is_a_clean_stop(profile, t
     wrapper.write_text(f'#!/bin/sh\n: > "{checking}"\nsleep 30\nexec "{amtool}" "$@"\n')
     wrapper.chmod(0o755)
     data_dir = short_tmp_dir()
-    env = base_environment(
-        {
-            "DATA_DIR": str(data_dir),
-            "TARGET": f"http://127.0.0.1:{free_port()}/metrics",
-            "OCI_AUTH": "api_key",
-            "OCI_CONFIG_FILE": str(profile.config_path),
-            "PROXY_PORT": str(kept_port()),
-            "PROMETHEUS_PORT": str(kept_port()),
-            "ALERTMANAGER_BIN": str(bin_dir / "alertmanager"),
-        }
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "start"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-        cwd="/",
-    )
-    try:
+    process = _start(profile, data_dir, kept_port(), ALERTMANAGER_BIN=str(bin_dir / "alertmanager"))
+
+    def stop() -> None:
         wait_until(checking.exists, 30, 0.02, "amtool check-config never started")
         os.killpg(process.pid, signal.SIGINT)
-        out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    text = (out + err).decode(errors="replace")
+
+    text = _output_after_stop(process, stop)
     assert process.returncode in CLEAN, f"exit {process.returncode}:\n{text}"
     assert "amtool" not in text and "Traceback" not in text, text
     assert _processes_using(data_dir) == []
