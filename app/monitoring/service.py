@@ -80,18 +80,21 @@ class MonitoringService:
             await self.poller.stop()
 
 
-def decide(mode: str, *, has_signer: bool, watched: int, compartments: int) -> tuple[bool, str]:
+def decide(
+    mode: str, *, has_signer: bool, watched: int, compartments: int, lookups: int = 0
+) -> tuple[bool, str]:
     """(run?, why not): `auto` runs when the requests are signed and deployments have OCIDs,
-    with a compartment known or looked up from the targets' OCIDs; `true` the same (settings
-    refuse to start without a compartment or signing); `false` never."""
+    with a compartment known or one to look up (`lookups`: targets whose URL names their
+    deployment OCID and region); `true` the same (settings refuse to start without a compartment
+    or signing); `false` never."""
     if mode == "false":
         return False, "OCI_MONITORING=false"
     if not has_signer:
         return False, "requests are not signed (OCI_AUTH=none)"
-    if compartments == 0 and watched == 0:
+    if compartments == 0 and lookups == 0:
         return False, (
             "no compartment is known (set OCI_MONITORING_COMPARTMENT_ID or OCI_COMPARTMENT_ID) "
-            "and no target carries a model deployment OCID in its URL"
+            "and no target's URL names its model deployment OCID and region"
         )
     if watched == 0 and mode == "auto":
         return False, "no target carries a model deployment OCID in its URL"

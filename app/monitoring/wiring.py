@@ -31,11 +31,19 @@ def monitoring_service(
     endpoint, for tests)."""
     config = settings.oci_monitoring
     explicit = watched_from_labels((t.name, t.labels) for t in settings.proxy.targets)
+    # A deployment is looked up in the region its URL names (modeldeployment.<region>...): never
+    # guessed for a URL without one (a loopback stand-in), unless the endpoint is overridden.
+    lookupable = (
+        [w for w in explicit if w.region or datascience_endpoint]
+        if not config.compartment_ids
+        else []
+    )
     run, why_not = decide(
         config.mode,
         has_signer=credentials is not None,
         watched=len(explicit) + (1 if fleet_provider is not None else 0),
         compartments=len(config.compartment_ids),
+        lookups=len(lookupable),
     )
     if not run or credentials is None:
         log.info("oci-monitoring: off (%s)", why_not or "no credentials")
@@ -49,7 +57,7 @@ def monitoring_service(
             default_region=default_region,
             endpoint=datascience_endpoint,
         )
-        if not config.compartment_ids and explicit
+        if lookupable
         else None
     )
 
@@ -57,7 +65,7 @@ def monitoring_service(
         targets = explicit
         if lookup is not None:
             if resolve:
-                lookup.resolve(explicit)
+                lookup.resolve(lookupable)
             targets = lookup.place(explicit)
         fleet = watched_from_fleet(fleet_provider(), explicit_names) if fleet_provider else []
         return build_scope(
@@ -85,7 +93,7 @@ def monitoring_service(
         log.info(
             "oci-monitoring: reading %d deployment(s) every %gs, in the compartments their "
             "OCIDs are looked up in",
-            len(explicit),
+            len(lookupable),
             config.interval_seconds,
         )
     return MonitoringService(collector, scope, interval=config.interval_seconds)

@@ -36,8 +36,8 @@ def read_oci_monitoring(read: _Reader, signed: bool) -> OciMonitoringSettings:
     if mode == "true" and not compartments and not _targets_carry_ocids(read):
         read.problems.append(
             "OCI_MONITORING: true needs the deployments' compartment: set "
-            "OCI_MONITORING_COMPARTMENT_ID (or OCI_COMPARTMENT_ID), or give targets whose URL "
-            "carries the model deployment OCID (their compartment is looked up)"
+            "OCI_MONITORING_COMPARTMENT_ID (or OCI_COMPARTMENT_ID), or give model deployment "
+            "URLs as targets (they name the OCID and region; their compartment is looked up)"
         )
     if mode == "true" and not signed:
         read.problems.append("OCI_MONITORING: true needs signed requests (OCI_AUTH is none)")
@@ -45,10 +45,10 @@ def read_oci_monitoring(read: _Reader, signed: bool) -> OciMonitoringSettings:
 
 
 def _targets_carry_ocids(read: _Reader) -> bool:
-    """Whether a TARGET/TARGETS URL carries a model deployment OCID (its compartment can then be
-    looked up). Bad targets are reported where the targets are read."""
+    """Whether a TARGET/TARGETS URL names a model deployment OCID and its region (its compartment
+    can then be looked up there). Bad targets are reported where the targets are read."""
     try:
         targets = parse_targets(read.environ.get("TARGET"), read.environ.get("TARGETS"))
     except TargetError:
         return False
-    return any("deployment_ocid" in target.labels for target in targets)
+    return any({"deployment_ocid", "region"} <= target.labels.keys() for target in targets)

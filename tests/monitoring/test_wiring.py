@@ -55,6 +55,17 @@ def test_without_a_compartment_a_target_s_ocid_turns_auto_on_for_a_lookup(tmp_pa
     assert not service._scope_provider().places
 
 
+def test_a_url_without_a_region_is_never_looked_up_in_a_guessed_one(tmp_path, caplog):
+    """A loopback stand-in's URL names the OCID but no region: without a compartment `auto`
+    stays off rather than asking the credentials' region's real Data Science API about it."""
+    loopback = f"http://127.0.0.1:9/{DEPLOYMENT}/predict/metrics"
+    config = settings(tmp_path, TARGETS=f"llama={loopback}")
+    with caplog.at_level(logging.INFO, logger="app.monitoring"):
+        service = monitoring_service(config, FakeCredentials())  # type: ignore[arg-type]
+    assert not service.enabled and service.collector is None
+    assert "no target's URL names its model deployment OCID and region" in caplog.text
+
+
 def test_explicit_targets_are_read_in_their_region_and_the_configured_compartment(tmp_path):
     config = settings(tmp_path, TARGETS=f"llama={URL}", OCI_MONITORING_COMPARTMENT_ID=COMPARTMENT)
     service = monitoring_service(config, FakeCredentials())  # type: ignore[arg-type]
