@@ -12,6 +12,7 @@ send, kills it silently in that phase.
 
 from __future__ import annotations
 
+import os
 import signal
 from types import FrameType
 
@@ -19,7 +20,10 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _exit_quietly(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    # os._exit, not SystemExit: an exception raised from a handler surfaces wherever the import
+    # happens to be, and some places wrap it (a dataclass field's __set_name__ turns it into a
+    # RuntimeError with a traceback). Nothing has started yet, so there is nothing to clean up.
+    os._exit(128 + signum)
 
 
 def main() -> int:
