@@ -114,7 +114,7 @@ class CompartmentLookup:
     def _look_up(self, item: Watched, retry: _Retry | None) -> None:
         region = self._region(item)
         if region is None:
-            self._failed(item, retry, "no_region", "no region known (set OCI_REGION)")
+            self._failed(item, retry, "no_region", "its URL names no region to look it up in")
             return
         host = self.endpoint or f"datascience.{region}.oci.oraclecloud.com"
         try:
